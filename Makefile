@@ -1,0 +1,33 @@
+# Clearhouse. Quick start: `make run`, then `make test`. Needs only Python 3.11 (python3.11 or python3).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint check-boundaries clean-data help
+
+help:
+	@echo "make run    start the stack (API :8000, admin, worker, beat, sandbox acquirer :8001)"
+	@echo "make test   run the test suite (embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set)"
+	@echo "make lint   ruff and the import-linter boundary contracts"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m config.devstack run
+
+test: $(STAMP) lint
+	$(BIN)/python -m config.devstack test $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+clean-data:
+	-$(BIN)/python -m config.devstack stop-services
+	rm -rf .data

@@ -1,0 +1,207 @@
+"""Base settings, read from the environment (12-factor, via django-environ).
+
+Every setting that differs between machines comes from an environment variable; see docs/operations.md for the
+full list. Durations are in seconds unless the name says otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+
+# --- Core -------------------------------------------------------------------------------------------------
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-secret-key-change-me")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_prometheus",
+    "django_structlog",
+    "pgtrigger",
+    "ledger",
+    "payments",
+    "fraud",
+    "webhooks",
+    "reconciliation",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "payments.api.middleware.CardNumberGuardMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_structlog.middlewares.RequestMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------------------------
+# DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/clearhouse. `make run`/`make test`/manage.py fill it in
+# with the embedded server's socket URL when it is unset (config/embedded.py).
+DATABASES = {"default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/clearhouse")}
+DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
+# Persistent connections (seconds); health-checked before reuse.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"].setdefault("OPTIONS", {})
+DATABASES["default"]["TEST"] = {"NAME": env.str("DATABASE_TEST_NAME", default="test_clearhouse")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: cache, Celery broker --------------------------------------------------------------------------
+# REDIS_URL, e.g. redis://127.0.0.1:6379/0 or unix:///path/redis.sock?db=0 (the embedded server).
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "clearhouse",
+        "OPTIONS": {
+            # Redis is only ever a fast path: a down Redis must never fail a request (see docs/architecture.md).
+            "IGNORE_EXCEPTIONS": True,
+            "SOCKET_CONNECT_TIMEOUT": 0.5,
+            "SOCKET_TIMEOUT": 0.5,
+        },
+    }
+}
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+
+
+def _celery_broker_url(redis_url: str) -> str:
+    """Kombu spells a Unix-socket Redis URL `redis+socket://PATH?virtual_host=DB`."""
+    if redis_url.startswith("unix://"):
+        path, _, query = redis_url[len("unix://") :].partition("?")
+        db = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("db", "0")
+        return f"redis+socket://{path}?virtual_host={db}"
+    return redis_url
+
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=_celery_broker_url(REDIS_URL))
+# After a commit that wrote outbox rows, send a Celery task to drain them at once (else the sweep finds them).
+OUTBOX_NUDGE = env.bool("OUTBOX_NUDGE", default=True)
+CELERY_TASK_ACKS_LATE = True  # a task is acknowledged after it ran, so a dead worker's task is redelivered
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis visibility timeout (seconds): an unacknowledged task is redelivered after this long. Longer than any
+# task runs (an outbox drain stops itself after OUTBOX_DRAIN_BUDGET seconds).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "socket_connect_timeout": 1.0,
+    "socket_timeout": 5.0,
+}
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep our JSON logging in workers
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "outbox-sweep": {
+        "task": "payments.tasks.outbox_sweep",
+        "schedule": env.float("OUTBOX_SWEEP_INTERVAL", default=2.0),
+        "options": {"expires": 10},
+    },
+}
+
+# --- Outbox -----------------------------------------------------------------------------------------------
+OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=50)
+# A claimed row is leased for this many seconds; if its worker dies, another takes it after the lease.
+OUTBOX_LEASE_SECONDS = env.float("OUTBOX_LEASE_SECONDS", default=60.0)
+# One drain task stops after this many seconds so it never starves the worker (the sweep starts another).
+OUTBOX_DRAIN_BUDGET = env.float("OUTBOX_DRAIN_BUDGET", default=10.0)
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
+OUTBOX_BACKOFF_BASE = env.float("OUTBOX_BACKOFF_BASE", default=1.0)  # seconds, doubled per attempt
+OUTBOX_BACKOFF_CAP = env.float("OUTBOX_BACKOFF_CAP", default=300.0)  # seconds
+
+# --- Processors -------------------------------------------------------------------------------------------
+PROCESSORS = {
+    "sandbox": {
+        "ADAPTER": "payments.processors.sandbox.SandboxProcessor",
+        "BASE_URL": env.str("SANDBOX_ACQUIRER_URL", default="http://127.0.0.1:8001"),
+        "API_KEY": env.str("SANDBOX_ACQUIRER_API_KEY", default="sandbox_acquirer_key"),
+        "MERCHANT_ACCOUNT": env.str("SANDBOX_ACQUIRER_MERCHANT_ACCOUNT", default="ClearhouseSandbox"),
+        "CONNECT_TIMEOUT": env.float("PROCESSOR_CONNECT_TIMEOUT", default=3.05),  # seconds
+        "READ_TIMEOUT": env.float("PROCESSOR_READ_TIMEOUT", default=10.0),  # seconds
+    },
+}
+DEFAULT_PROCESSOR = env.str("DEFAULT_PROCESSOR", default="sandbox")
+
+# --- Webhooks ---------------------------------------------------------------------------------------------
+# Outbound webhooks may not reach loopback/private/link-local addresses unless this is True (development only).
+WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", default=False)
+WEBHOOKS_CONNECT_TIMEOUT = env.float("WEBHOOKS_CONNECT_TIMEOUT", default=3.05)  # seconds
+WEBHOOKS_READ_TIMEOUT = env.float("WEBHOOKS_READ_TIMEOUT", default=10.0)  # seconds
+WEBHOOKS_MAX_ATTEMPTS = env.int("WEBHOOKS_MAX_ATTEMPTS", default=10)
+WEBHOOKS_BACKOFF_BASE = env.float("WEBHOOKS_BACKOFF_BASE", default=5.0)  # seconds, doubled per attempt
+WEBHOOKS_BACKOFF_CAP = env.float("WEBHOOKS_BACKOFF_CAP", default=3600.0)  # seconds
+
+# --- API --------------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["payments.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "payments.api.problems.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+# Replayable idempotency keys are kept this long (seconds) at least.
+IDEMPOTENCY_KEY_TTL = env.int("IDEMPOTENCY_KEY_TTL", default=24 * 3600)
+
+# --- Static files, i18n -----------------------------------------------------------------------------------
+STATIC_URL = "static/"
+# WhiteNoise serves the admin's static files from gunicorn, straight from the installed apps (no collectstatic
+# needed); set STATIC_ROOT and run collectstatic to serve a compressed, cached copy instead.
+STATIC_ROOT = env.str("STATIC_ROOT", default=None)
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Observability ----------------------------------------------------------------------------------------
+PROMETHEUS_EXPORT_MIGRATIONS = False
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")  # json | console
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+
+from config.observability import configure_logging, configure_sentry  # noqa: E402
+
+LOGGING = configure_logging(level=LOG_LEVEL, fmt=LOG_FORMAT)
+configure_sentry(dsn=SENTRY_DSN, environment=env.str("SENTRY_ENVIRONMENT", default="development"))

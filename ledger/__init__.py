@@ -1,0 +1,6 @@
+"""Double-entry ledger: accounts, immutable ledger transactions and their entries, two-phase holds.
+
+The ledger knows nothing about payments or merchants: owners and references are opaque strings chosen by the
+caller (`merchant:mer_…`, `payment:pay_…`). Other apps use it only through `ledger.services` and
+`ledger.selectors`, with the plain data types of `ledger.contracts`; it imports no other Clearhouse app.
+"""

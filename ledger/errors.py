@@ -1,0 +1,25 @@
+"""Errors raised by ledger services."""
+
+
+class LedgerError(Exception):
+    """Base class for ledger errors."""
+
+
+class UnbalancedTransaction(LedgerError):
+    """The legs of a ledger transaction do not sum to zero per currency."""
+
+
+class InvalidAmount(LedgerError):
+    """An amount is not a non-zero integer of minor units, or its currency is not a valid ISO 4217 currency."""
+
+
+class HoldAlreadyResolved(LedgerError):
+    """A hold (pending ledger transaction) was already posted or voided; a hold resolves once."""
+
+
+class NotAHold(LedgerError):
+    """The ledger transaction given as a hold is not a pending one."""
+
+
+class HoldAmountExceeded(LedgerError):
+    """Posting more than the hold's amount."""

@@ -1,0 +1,68 @@
+"""Payment event types, emitting events (an Event row plus its outbox rows), and their JSON form.
+
+Public events (`payment.*`) go to merchants through webhooks. Internal topics (`payments.*` commands) only
+schedule work for the payments worker and have no Event row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from payments import outbox
+from payments.models import Event, Payment
+from payments.representations import iso, payment_to_dict
+
+PAYMENT_CREATED = "payment.created"
+PAYMENT_AUTHORIZED = "payment.authorized"
+PAYMENT_CAPTURED = "payment.captured"
+PAYMENT_CAPTURE_FAILED = "payment.capture_failed"
+PAYMENT_FAILED = "payment.failed"
+PAYMENT_VOIDED = "payment.voided"
+PAYMENT_VOID_FAILED = "payment.void_failed"
+
+#: Every event type a merchant can receive, with when it happens.
+PUBLIC_EVENT_TYPES: dict[str, str] = {
+    PAYMENT_CREATED: "A payment was accepted and is being authorized.",
+    PAYMENT_AUTHORIZED: "The processor approved the authorization; the amount is held on the card.",
+    PAYMENT_CAPTURED: "The payment was captured; funds will settle to the merchant's balance.",
+    PAYMENT_CAPTURE_FAILED: "The processor refused the capture; the payment is authorized again.",
+    PAYMENT_FAILED: "The authorization was declined or could not be completed.",
+    PAYMENT_VOIDED: "The authorization was voided and the hold released.",
+    PAYMENT_VOID_FAILED: "The processor refused the void; the payment is authorized again.",
+}
+
+# Internal work topics for the payments worker (no Event row, never sent to merchants).
+COMMAND_CAPTURE = "payments.capture"
+COMMAND_VOID = "payments.void"
+
+
+def event_emit(*, type: str, payment: Payment) -> Event:
+    """Record event `type` about `payment` (with the payment's current API form) and publish it to subscribers.
+
+    Must run inside the transaction that made the change. Raises ValueError for an unknown event type.
+    """
+    if type not in PUBLIC_EVENT_TYPES:
+        raise ValueError(f"unknown event type {type!r}")
+    event = Event.objects.create(
+        merchant_id=payment.merchant_id,
+        mode=payment.mode,
+        type=type,
+        payment=payment,
+        data={"object": payment_to_dict(payment)},
+        request_id=outbox._current_request_id(),
+    )
+    outbox.publish(type, key=payment.id, payload={"event_id": event.id, "payment_id": payment.id})
+    return event
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """The event as merchants see it (API and webhook body): id, type, created, livemode, data.object."""
+    return {
+        "id": event.id,
+        "object": "event",
+        "type": event.type,
+        "created": iso(event.created_at),
+        "livemode": event.mode == "live",
+        "request_id": event.request_id or None,
+        "data": event.data,
+    }

@@ -1,0 +1,113 @@
+"""The payments worker: outbox handlers that talk to processors and record their answers.
+
+One subscriber (`payments.processor`) takes every payment's work in order (authorize on `payment.created`, then
+capture and void commands), keyed by payment id, so the steps of one payment never run concurrently.
+The processor call happens outside any database transaction; its answer is recorded by a payments service.
+A retryable processor error (timeout, 5xx, unreachable) raises, so the outbox retries it with backoff and the
+same idempotency key; on the last attempt the payment is failed (authorization) or returned to `authorized`
+(capture, void) with the error code, so no payment stays in flight for ever.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from payments import events, outbox, services
+from payments.models import Payment, PaymentStatus
+from payments.processors import get_processor
+from payments.processors.base import AuthorizationRequest, ModificationRequest, ProcessorError
+
+log = structlog.get_logger(__name__)
+
+SUBSCRIBER = "payments.processor"
+
+
+@outbox.subscriber(SUBSCRIBER, topics=[events.PAYMENT_CREATED, events.COMMAND_CAPTURE, events.COMMAND_VOID])
+def handle(message: outbox.Message) -> None:
+    """Dispatch one payment work item by topic. Raises ProcessorError to have the outbox retry it."""
+    payment = Payment.objects.filter(pk=message.payload["payment_id"]).first()
+    if payment is None:
+        log.error("payments.worker.payment_missing", payment_id=message.payload["payment_id"])
+        return
+    with structlog.contextvars.bound_contextvars(payment_id=payment.id):
+        if message.topic == events.PAYMENT_CREATED:
+            _authorize(payment, message)
+        elif message.topic == events.COMMAND_CAPTURE:
+            _capture(payment, message)
+        elif message.topic == events.COMMAND_VOID:
+            _void(payment, message)
+
+
+def _authorize(payment: Payment, message: outbox.Message) -> None:
+    if payment.status != PaymentStatus.PROCESSING:
+        return
+    processor = get_processor(payment.processor)
+    try:
+        result = processor.authorize(
+            AuthorizationRequest(
+                reference=payment.id,
+                amount=payment.amount,
+                currency=payment.currency,
+                token=payment.payment_method,
+                idempotency_key=f"{payment.id}:authorize",
+            )
+        )
+    except ProcessorError as exc:
+        if exc.retryable and not message.is_last_attempt:
+            raise
+        log.warning("payments.authorize.gave_up", code=exc.code, attempt=message.attempt)
+        services.payment_authorization_fail(
+            payment_id=payment.id,
+            code=exc.code if exc.retryable else "processor_declined",
+            message=exc.message or "The processor could not be reached.",
+        )
+        return
+    payment = services.payment_authorization_record(payment_id=payment.id, result=result)
+    log.info("payments.authorize.done", status=payment.status, psp_reference=payment.psp_reference)
+
+
+def _capture(payment: Payment, message: outbox.Message) -> None:
+    if payment.status != PaymentStatus.CAPTURING:
+        return
+    amount = int(message.payload["amount"])
+    try:
+        get_processor(payment.processor).capture(
+            ModificationRequest(
+                psp_reference=payment.psp_reference,
+                amount=amount,
+                currency=payment.currency,
+                idempotency_key=f"{payment.id}:capture:{message.id}",
+            )
+        )
+    except ProcessorError as exc:
+        if exc.retryable and not message.is_last_attempt:
+            raise
+        services.payment_modification_refused(
+            payment_id=payment.id, in_status=PaymentStatus.CAPTURING, code=exc.code, message=exc.message
+        )
+        return
+    payment = services.payment_capture_record(payment_id=payment.id, amount=amount)
+    log.info("payments.capture.done", status=payment.status, amount=amount)
+
+
+def _void(payment: Payment, message: outbox.Message) -> None:
+    if payment.status != PaymentStatus.VOIDING:
+        return
+    try:
+        get_processor(payment.processor).void(
+            ModificationRequest(
+                psp_reference=payment.psp_reference,
+                amount=0,
+                currency=payment.currency,
+                idempotency_key=f"{payment.id}:void:{message.id}",
+            )
+        )
+    except ProcessorError as exc:
+        if exc.retryable and not message.is_last_attempt:
+            raise
+        services.payment_modification_refused(
+            payment_id=payment.id, in_status=PaymentStatus.VOIDING, code=exc.code, message=exc.message
+        )
+        return
+    payment = services.payment_void_record(payment_id=payment.id)
+    log.info("payments.void.done", status=payment.status)

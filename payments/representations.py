@@ -1,0 +1,53 @@
+"""The JSON form of payments objects, shared by the API and by event snapshots (plain dicts, no serializers)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from payments.models import Payment, PaymentStatus
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a `Z` suffix (`2026-11-20T12:00:00.123456Z`), or None."""
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def payment_to_dict(payment: Payment) -> dict[str, Any]:
+    """A payment as the API shows it. Amounts are integers in minor units of `currency`.
+
+    `amount_capturable`: what a capture may still take (the authorized amount while `authorized`, else 0).
+    """
+    capturable = payment.amount if payment.status == PaymentStatus.AUTHORIZED else 0
+    card = None
+    if payment.card_last4:
+        card = {
+            "brand": payment.card_brand,
+            "bin": payment.card_bin,
+            "last4": payment.card_last4,
+            "country": payment.card_country or None,
+        }
+    return {
+        "id": payment.id,
+        "object": "payment",
+        "status": payment.status,
+        "amount": payment.amount,
+        "amount_capturable": capturable,
+        "amount_captured": payment.amount_captured,
+        "currency": payment.currency,
+        "capture_method": payment.capture_method,
+        "payment_method": {"token": payment.payment_method, "card": card},
+        "description": payment.description,
+        "metadata": payment.metadata,
+        "customer": {"email": payment.customer_email or None, "ip": payment.customer_ip},
+        "processor": payment.processor,
+        "psp_reference": payment.psp_reference or None,
+        "failure_code": payment.failure_code or None,
+        "failure_message": payment.failure_message or None,
+        "void_reason": payment.void_reason or None,
+        "livemode": payment.mode == "live",
+        "created": iso(payment.created_at),
+        "authorized_at": iso(payment.authorized_at),
+        "captured_at": iso(payment.captured_at),
+        "voided_at": iso(payment.voided_at),
+    }

@@ -1,0 +1,21 @@
+"""Celery tasks: thin wrappers that drain the transactional outbox (payments.outbox)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from payments import outbox
+
+
+@shared_task(name="payments.tasks.outbox_drain", acks_late=True, ignore_result=True)
+def outbox_drain() -> int:
+    """Claim and handle due outbox rows for up to OUTBOX_DRAIN_BUDGET seconds. Returns rows handled."""
+    return outbox.drain()
+
+
+@shared_task(name="payments.tasks.outbox_sweep", acks_late=True, ignore_result=True)
+def outbox_sweep() -> int:
+    """Periodic (Celery beat): drain if any row is due. Picks up rows whose nudge was lost (broker down)."""
+    if not outbox.has_due_work():
+        return 0
+    return outbox.drain()

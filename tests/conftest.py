@@ -1,0 +1,176 @@
+"""Shared fixtures: merchants and API clients, a real sandbox acquirer over HTTP, and the outbox runner.
+
+Tests run against the real PostgreSQL and Redis of `make test` (DATABASE_URL/REDIS_URL or the embedded ones).
+The processor is the real sandbox acquirer, served over HTTP from a thread; nothing of our own is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from payments import outbox
+from payments.models import Merchant, OutboxMessage, OutboxStatus
+from payments.processors import get_processor
+from payments.sandbox_acquirer.app import create_app
+from payments.sandbox_acquirer.server import make_server
+from payments.services import merchant_create
+
+ACQUIRER_KEY = "test_acquirer_key"
+#: How long the test acquirer makes `tok_timeout` wait (seconds); the adapter's read timeout is shorter.
+ACQUIRER_SLOW_SECONDS = 3.0
+ADAPTER_READ_TIMEOUT = 1.0
+
+
+@dataclass
+class Acquirer:
+    """A running sandbox acquirer: its base URL and its SQLite file (the processor's own books)."""
+
+    url: str
+    db_path: Path
+    server: Any
+
+    def authorizations_for(self, reference: str) -> list[dict[str, Any]]:
+        """Rows of the acquirer's authorizations table with this merchant reference."""
+        with sqlite3.connect(self.db_path) as db:
+            db.row_factory = sqlite3.Row
+            return [dict(r) for r in db.execute("SELECT * FROM authorizations WHERE reference = ?", (reference,))]
+
+
+def start_acquirer(db_path: Path, *, slow_seconds: float = ACQUIRER_SLOW_SECONDS) -> Acquirer:
+    """Serve a sandbox acquirer on a free loopback port from a daemon thread."""
+    app = create_app(db_path=str(db_path), api_key=ACQUIRER_KEY, slow_seconds=slow_seconds)
+    server = make_server("127.0.0.1", 0, app)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return Acquirer(url=f"http://127.0.0.1:{server.server_port}", db_path=db_path, server=server)
+
+
+@pytest.fixture(scope="session")
+def acquirer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Acquirer]:
+    """The session's sandbox acquirer (real HTTP on 127.0.0.1)."""
+    running = start_acquirer(tmp_path_factory.mktemp("acquirer") / "acquirer.sqlite3")
+    yield running
+    running.server.shutdown()
+    running.server.server_close()
+
+
+def processor_settings(url: str, *, read_timeout: float = ADAPTER_READ_TIMEOUT) -> dict[str, Any]:
+    """A PROCESSORS setting pointing the sandbox adapter at `url`."""
+    return {
+        "sandbox": {
+            "ADAPTER": "payments.processors.sandbox.SandboxProcessor",
+            "BASE_URL": url,
+            "API_KEY": ACQUIRER_KEY,
+            "MERCHANT_ACCOUNT": "TestAccount",
+            "CONNECT_TIMEOUT": 1.0,
+            "READ_TIMEOUT": read_timeout,
+        }
+    }
+
+
+@pytest.fixture(autouse=True)
+def _use_test_acquirer(settings: Any, acquirer: Acquirer) -> Iterator[None]:
+    settings.PROCESSORS = processor_settings(acquirer.url)
+    get_processor.cache_clear()
+    yield
+    get_processor.cache_clear()
+
+
+@dataclass
+class MerchantClient:
+    """A merchant, its plaintext test key, and an authenticated API client with JSON helpers."""
+
+    merchant: Merchant
+    api_key: str
+    client: APIClient
+
+    def post(self, path: str, body: Any = None, *, key: str | None = "auto", **headers: str) -> Any:
+        """POST JSON with a fresh Idempotency-Key (or `key`; None sends none)."""
+        if key == "auto":
+            key = str(uuid.uuid4())
+        if key is not None:
+            headers["HTTP_IDEMPOTENCY_KEY"] = key
+        data = json.dumps(body if body is not None else {})
+        return self.client.post(path, data=data, content_type="application/json", **headers)
+
+    def get(self, path: str, **params: Any) -> Any:
+        """GET with query parameters."""
+        return self.client.get(path, params)
+
+
+def make_merchant_client(name: str = "Test Merchant") -> MerchantClient:
+    """Create a merchant through the real service and an APIClient carrying its key."""
+    merchant, raw = merchant_create(name=name)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return MerchantClient(merchant=merchant, api_key=raw, client=client)
+
+
+@pytest.fixture
+def api(db: None) -> MerchantClient:
+    """A merchant with an authenticated API client."""
+    return make_merchant_client()
+
+
+@pytest.fixture
+def other_api(db: None) -> MerchantClient:
+    """A second, unrelated merchant."""
+    return make_merchant_client("Other Merchant")
+
+
+def drain_outbox(*, max_rounds: int = 100) -> int:
+    """Run the outbox synchronously until no row is due (Sentry's outbox_runner). Returns rows handled."""
+    handled = 0
+    for _ in range(max_rounds):
+        n = outbox.drain(budget_seconds=60)
+        handled += n
+        if n == 0 and not outbox.has_due_work():
+            break
+    return handled
+
+
+@pytest.fixture
+def run_outbox() -> Callable[[], int]:
+    """The outbox runner as a fixture."""
+    return drain_outbox
+
+
+def pending_outbox() -> list[OutboxMessage]:
+    """Outbox rows still pending."""
+    return list(OutboxMessage.objects.filter(status=OutboxStatus.PENDING).order_by("id"))
+
+
+def payment_body(**overrides: Any) -> dict[str, Any]:
+    """A realistic `POST /v1/payments` body."""
+    body: dict[str, Any] = {
+        "amount": 2599,
+        "currency": "EUR",
+        "payment_method": "tok_visa",
+        "description": "Order #1001",
+        "metadata": {"order_id": "1001"},
+        "customer": {"email": "ada@example.com", "ip": "203.0.113.7"},
+    }
+    body.update(overrides)
+    return body
+
+
+def close_connection_after(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a thread target so its own database connection is closed when it ends."""
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connection.close()
+
+    return wrapped
