@@ -72,7 +72,7 @@ def configure_sentry(*, dsn: str, environment: str) -> bool:
     """Initialise Sentry (Django, Celery, Redis integrations) when `dsn` is non-empty. Returns True if it did.
 
     Card data never reaches Sentry: the API refuses card numbers before any handler runs, and
-    `send_default_pii` stays off.
+    Sentry's default of sending no personal data is kept.
     """
     if not dsn:
         return False
@@ -85,7 +85,6 @@ def configure_sentry(*, dsn: str, environment: str) -> bool:
         dsn=dsn,
         environment=environment,
         integrations=[DjangoIntegration(), CeleryIntegration(), RedisIntegration()],
-        send_default_pii=False,
         traces_sample_rate=0.0,
     )
     logging.getLogger(__name__).info("sentry initialised")

@@ -49,7 +49,7 @@ def event_emit(*, type: str, payment: Payment) -> Event:
         type=type,
         payment=payment,
         data={"object": payment_to_dict(payment)},
-        request_id=outbox._current_request_id(),
+        request_id=outbox.current_request_id(),
     )
     outbox.publish(type, key=payment.id, payload={"event_id": event.id, "payment_id": payment.id})
     return event

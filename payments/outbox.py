@@ -126,8 +126,9 @@ def subscribers_for(topic: str) -> list[Subscriber]:
     return sorted((s for s in _subscribers.values() if topic in s.topics), key=lambda s: s.name)
 
 
-def _current_request_id() -> str:
-    return str(structlog.contextvars.get_contextvars().get("request_id") or "")
+def current_request_id() -> str:
+    """The id of the request (or outbox row) being handled, from the structlog context; at most 64 characters."""
+    return str(structlog.contextvars.get_contextvars().get("request_id") or "")[:64]
 
 
 def publish(topic: str, *, key: str, payload: dict[str, Any], delay: float = 0.0) -> list[OutboxMessage]:
@@ -140,7 +141,7 @@ def publish(topic: str, *, key: str, payload: dict[str, Any], delay: float = 0.0
     if not subs:
         return []
     now = timezone.now()
-    request_id = _current_request_id()
+    request_id = current_request_id()
     rows = OutboxMessage.objects.bulk_create(
         [
             OutboxMessage(

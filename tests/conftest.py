@@ -139,10 +139,19 @@ def drain_outbox(*, max_rounds: int = 100) -> int:
     return handled
 
 
-@pytest.fixture
-def run_outbox() -> Callable[[], int]:
-    """The outbox runner as a fixture."""
-    return drain_outbox
+def drain_once() -> int:
+    """Claim one batch of due rows and handle each once (one attempt per row). Returns rows handled."""
+    rows = outbox.claim(batch_size=100)
+    for row in rows:
+        outbox.process(row)
+    return len(rows)
+
+
+def make_due(**filters: Any) -> int:
+    """Make matching pending rows due now, as if their backoff had elapsed (moves the clock, not the code)."""
+    from django.utils import timezone
+
+    return OutboxMessage.objects.filter(status=OutboxStatus.PENDING, **filters).update(available_at=timezone.now())
 
 
 def pending_outbox() -> list[OutboxMessage]:

@@ -6,11 +6,12 @@ from config.settings.base import _celery_broker_url, configure_logging, env
 DEBUG = False
 WEBHOOKS_ALLOW_PRIVATE_NETWORKS = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user creation in tests only
-OUTBOX_BACKOFF_BASE = 0.0
-OUTBOX_BACKOFF_CAP = 0.0
+# No waiting between retries in tests, unless a test (or a worker a test starts) asks for it.
+OUTBOX_BACKOFF_BASE = env.float("OUTBOX_BACKOFF_BASE", default=0.0)
+OUTBOX_BACKOFF_CAP = env.float("OUTBOX_BACKOFF_CAP", default=0.0)
 WEBHOOKS_BACKOFF_BASE = 0.0
 WEBHOOKS_BACKOFF_CAP = 0.0
-OUTBOX_LEASE_SECONDS = 30.0
+OUTBOX_LEASE_SECONDS = env.float("OUTBOX_LEASE_SECONDS", default=30.0)
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 LOGGING = configure_logging(level=LOG_LEVEL, fmt=env.str("LOG_FORMAT", default="console"))
 # Tests drain the outbox themselves (tests/conftest.py: outbox_runner); the worker test turns nudges back on.

@@ -104,3 +104,21 @@ class CardNumberGuardMiddleware:
                 )
             )
         return self.get_response(request)
+
+
+class RequestIdHeaderMiddleware:
+    """Adds `Request-Id` to every response: the id under which the request was logged (quote it to support).
+
+    The id is django-structlog's (an upstream `X-Request-ID`, or a new UUID); it is also stored on the outbox rows
+    and events the request causes, so the worker's logs for that payment carry it too.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
+        if request_id:
+            response["Request-Id"] = str(request_id)[:64]
+        return response

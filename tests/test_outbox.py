@@ -1,0 +1,198 @@
+"""§5 The outbox: rows written with the change, claimed with SKIP LOCKED, per-key order, backoff, dead letters,
+lost broker, expired leases."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from payments import outbox
+from payments.models import OutboxMessage, OutboxStatus, Payment
+from tests.conftest import MerchantClient, close_connection_after, drain_once, drain_outbox, payment_body
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+handled: list[tuple[str, int, int]] = []
+handled_lock = threading.Lock()
+fail_until: dict[str, int] = {}
+
+
+@outbox.subscriber("tests.recorder", topics=["tests.topic"])
+def recorder(message: outbox.Message) -> None:
+    """A test subscriber: records (key, n, attempt); fails while fail_until["key:n"] ≥ attempt."""
+    with handled_lock:
+        handled.append((message.key, message.payload["n"], message.attempt))
+    if fail_until.get(f"{message.key}:{message.payload['n']}", 0) >= message.attempt:
+        raise RuntimeError(f"boom on attempt {message.attempt}")
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> None:
+    handled.clear()
+    fail_until.clear()
+
+
+def publish(key: str, n: int) -> None:
+    with transaction.atomic():
+        outbox.publish("tests.topic", key=key, payload={"n": n})
+
+
+def test_rows_exist_only_if_the_change_committed(api: MerchantClient):
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), transaction.atomic():
+        outbox.publish("tests.topic", key="k", payload={"n": 1})
+        raise Boom
+    assert not OutboxMessage.objects.filter(topic="tests.topic").exists()
+
+    # A payment whose transaction fails after the insert leaves neither the payment nor its outbox rows.
+    from payments import services
+
+    with pytest.raises(Boom), transaction.atomic():
+        services.payment_create(merchant=api.merchant, mode="test", amount=1, currency="EUR", payment_method="tok_visa")
+        raise Boom
+    assert Payment.objects.count() == 0 and OutboxMessage.objects.count() == 0
+
+
+def test_rows_of_one_key_are_handled_in_order_even_across_failures(settings):
+    settings.OUTBOX_BACKOFF_BASE = settings.OUTBOX_BACKOFF_CAP = 0.0
+    for n in range(3):
+        publish("payment-a", n)
+    publish("payment-b", 0)
+    fail_until["payment-a:0"] = 2  # the first row of payment-a fails twice
+
+    drain_outbox()
+
+    order_a = [n for key, n, _ in handled if key == "payment-a"]
+    assert order_a == [0, 0, 0, 1, 2]
+    assert ("payment-b", 0, 1) in handled
+    assert OutboxMessage.objects.filter(status=OutboxStatus.DONE).count() == 4
+
+
+def test_a_claim_takes_only_the_head_of_each_key():
+    for n in range(3):
+        publish("k1", n)
+    publish("k2", 0)
+    claimed = outbox.claim(batch_size=10)
+    assert sorted((c.key, c.payload["n"]) for c in claimed) == [("k1", 0), ("k2", 0)]
+
+
+def test_failures_back_off_exponentially_then_dead_letter(settings):
+    settings.OUTBOX_MAX_ATTEMPTS = 3
+    settings.OUTBOX_BACKOFF_BASE = 10.0
+    settings.OUTBOX_BACKOFF_CAP = 15.0
+    fail_until["k:0"] = 99
+    publish("k", 0)
+
+    assert drain_once() == 1
+    row = OutboxMessage.objects.get(topic="tests.topic")
+    wait = (row.available_at - timezone.now()).total_seconds()
+    assert row.status == "pending" and row.attempts == 1 and 4.0 <= wait <= 10.0  # in [base/2, base]
+    assert drain_once() == 0  # not due yet
+
+    OutboxMessage.objects.filter(pk=row.pk).update(available_at=timezone.now())
+    drain_once()
+    row.refresh_from_db()
+    wait = (row.available_at - timezone.now()).total_seconds()
+    assert row.attempts == 2 and 6.0 <= wait <= 15.0  # min(cap, 2 × base) = 15, jittered to [7.5, 15]
+
+    OutboxMessage.objects.filter(pk=row.pk).update(available_at=timezone.now())
+    drain_once()
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == ("dead", 3)
+    assert "boom on attempt 3" in row.last_error
+    assert not outbox.has_due_work()
+
+    # An operator replays the dead letter; it runs again (and, fixed, succeeds).
+    fail_until["k:0"] = 0
+    assert outbox.replay(message_id=row.pk)
+    drain_outbox()
+    row.refresh_from_db()
+    assert row.status == "done"
+
+
+def test_backoff_delay_is_capped_and_jittered():
+    policy = outbox.RetryPolicy(base_delay=1.0, max_delay=30.0)
+    delays = [policy.delay_after(n) for n in range(1, 12)]
+    assert all(d <= 30.0 for d in delays)
+    assert 0.5 <= delays[0] <= 1.0 and 15.0 <= delays[-1] <= 30.0
+
+
+def test_two_drainers_never_handle_the_same_row(settings):
+    """Real threads with a barrier: each row is handled exactly once, though both claim at the same time."""
+    for i in range(60):
+        publish(f"key-{i}", 0)
+    barrier = threading.Barrier(4)
+
+    @close_connection_after
+    def drainer() -> None:
+        barrier.wait()
+        outbox.drain(budget_seconds=30, batch_size=5)
+
+    threads = [threading.Thread(target=drainer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    counts = Counter(key for key, _, _ in handled)
+    assert len(counts) == 60
+    assert set(counts.values()) == {1}
+    assert OutboxMessage.objects.filter(status=OutboxStatus.DONE).count() == 60
+
+
+def test_a_worker_that_died_mid_row_loses_nothing_the_lease_expires_and_another_takes_it():
+    publish("k", 0)
+    claimed = outbox.claim(batch_size=10, lease_seconds=30)  # a worker claims… and dies before finishing
+    assert len(claimed) == 1
+    assert outbox.claim(batch_size=10) == []  # leased: nobody else takes it
+
+    OutboxMessage.objects.filter(pk=claimed[0].id).update(locked_until=timezone.now() - timedelta(seconds=1))
+    drain_outbox()
+    row = OutboxMessage.objects.get(pk=claimed[0].id)
+    assert (row.status, row.attempts) == ("done", 2)
+    assert handled == [("k", 0, 2)]
+
+    # The dead worker's late report cannot overwrite the new outcome (its claim token is stale).
+    outbox.process(claimed[0])
+    row.refresh_from_db()
+    assert row.status == "done"
+
+
+def test_broker_down_nothing_is_lost_the_sweep_drains_later(api: MerchantClient, settings):
+    """With the broker unreachable the API still accepts (202), the nudge fails quietly, the row waits."""
+    from payments.tasks import outbox_sweep
+
+    settings.OUTBOX_NUDGE = True
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    from config.celery import app
+
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    app.pool.force_close_all()
+    try:
+        assert outbox.nudge() is False
+        response = api.post("/v1/payments", payment_body())
+        assert response.status_code == 202
+        payment_id = response.json()["id"]
+        assert OutboxMessage.objects.filter(key=payment_id, status="pending").count() == 2
+    finally:
+        app.conf.broker_url = settings.CELERY_BROKER_URL = _test_broker_url()
+        app.pool.force_close_all()
+
+    assert outbox_sweep() >= 2  # what beat runs every OUTBOX_SWEEP_INTERVAL seconds
+    drain_outbox()
+    assert Payment.objects.get(pk=payment_id).status == "captured"
+
+
+def _test_broker_url() -> str:
+    from django.conf import settings
+
+    from config.settings.test import CELERY_BROKER_URL
+
+    return settings.CELERY_BROKER_URL if "127.0.0.1:1/" not in settings.CELERY_BROKER_URL else CELERY_BROKER_URL
