@@ -60,9 +60,7 @@ class LedgerTransaction(models.Model):
     pending_of = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="resolution"
     )
-    reverses = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals"
-    )
+    reverses = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals")
     description = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -78,9 +76,7 @@ class LedgerTransaction(models.Model):
             ),
         ]
         triggers = [
-            pgtrigger.Protect(
-                name="ledger_transaction_append_only", operation=pgtrigger.Update | pgtrigger.Delete
-            ),
+            pgtrigger.Protect(name="ledger_transaction_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
             # Deferred to commit: by then every entry of the ledger transaction is written.
             pgtrigger.Trigger(
                 name="ledger_transaction_has_entries",

@@ -51,9 +51,7 @@ def balances_for_owner(*, owner: str) -> dict[tuple[str, str], Balance]:
 def transactions_for_reference(*, reference: str) -> list[LedgerTransaction]:
     """Ledger transactions recorded for `reference`, oldest first, with entries and accounts prefetched."""
     return list(
-        LedgerTransaction.objects.filter(reference=reference)
-        .prefetch_related("entries__account")
-        .order_by("id")
+        LedgerTransaction.objects.filter(reference=reference).prefetch_related("entries__account").order_by("id")
     )
 
 
@@ -68,11 +66,8 @@ def hold_for_reference(*, reference: str, code: str) -> LedgerTransaction | None
 
 def unbalanced_transactions() -> list[int]:
     """Ids of ledger transactions whose debits and credits differ per currency and phase (should be empty)."""
-    rows = (
-        Entry.objects.values("transaction_id", "currency", "pending")
-        .annotate(
-            debits=Sum("amount", filter=Q(side=Side.DEBIT)),
-            credits=Sum("amount", filter=Q(side=Side.CREDIT)),
-        )
+    rows = Entry.objects.values("transaction_id", "currency", "pending").annotate(
+        debits=Sum("amount", filter=Q(side=Side.DEBIT)),
+        credits=Sum("amount", filter=Q(side=Side.CREDIT)),
     )
     return sorted({r["transaction_id"] for r in rows if (r["debits"] or 0) != (r["credits"] or 0)})

@@ -182,9 +182,7 @@ def _resolve(
     held = hold_entries[0].amount
     if amount < 0 or amount > held:
         raise HoldAmountExceeded(f"cannot post {amount} of a hold of {held}")
-    entries: list[tuple[AccountRef, Side, bool, int]] = [
-        (_ref(e), Side(e.side), True, -e.amount) for e in hold_entries
-    ]
+    entries: list[tuple[AccountRef, Side, bool, int]] = [(_ref(e), Side(e.side), True, -e.amount) for e in hold_entries]
     if amount:
         entries += [(_ref(e), Side(e.side), False, amount) for e in hold_entries]
     try:

@@ -107,9 +107,7 @@ def payment_create(
 
 
 @transaction.atomic
-def payment_capture(
-    *, merchant: Merchant, mode: str, payment_id: str, amount_to_capture: int | None = None
-) -> Payment:
+def payment_capture(*, merchant: Merchant, mode: str, payment_id: str, amount_to_capture: int | None = None) -> Payment:
     """Request capture of an authorized payment (all of it unless `amount_to_capture`, minor units, is given).
 
     The payment becomes `capturing` and the worker asks the processor. Raises NotFound (also for another
@@ -118,9 +116,7 @@ def payment_capture(
     payment = _lock(payment_id=payment_id, merchant_id=merchant.pk, mode=mode)
     amount = payment.amount if amount_to_capture is None else amount_to_capture
     if payment.status == PaymentStatus.AUTHORIZED and not 0 < amount <= payment.amount:
-        raise InvalidAmount(
-            f"amount_to_capture must be between 1 and {payment.amount}.", param="amount_to_capture"
-        )
+        raise InvalidAmount(f"amount_to_capture must be between 1 and {payment.amount}.", param="amount_to_capture")
     _transition(payment, PaymentStatus.CAPTURING)
     payment.save(update_fields=["status", "updated_at"])
     outbox.publish(events.COMMAND_CAPTURE, key=payment.id, payload={"payment_id": payment.id, "amount": amount})
@@ -247,4 +243,3 @@ def payment_void_record(*, payment_id: str) -> Payment:
     postings.post_void(payment)
     events.event_emit(type=events.PAYMENT_VOIDED, payment=payment)
     return payment
-

@@ -93,8 +93,12 @@ def test_parallel_capture_and_void_of_one_payment_only_one_wins(api: MerchantCli
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {api.api_key}")
         barrier.wait()
-        r = client.post(f"/v1/payments/{payment_id}/{action}", data="{}", content_type="application/json",
-                        HTTP_IDEMPOTENCY_KEY=f"{action}-1")
+        r = client.post(
+            f"/v1/payments/{payment_id}/{action}",
+            data="{}",
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=f"{action}-1",
+        )
         results[action] = r.status_code
 
     threads = [threading.Thread(target=act, args=(a,)) for a in ("capture", "void")]

@@ -29,15 +29,23 @@ def test_production_settings_require_a_secret_key_from_the_environment():
     missing = subprocess.run([PYTHON, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True)
     assert missing.returncode != 0 and "DJANGO_SECRET_KEY" in missing.stderr
     env["DJANGO_SECRET_KEY"] = "x" * 50
-    check = "import django; django.setup(); from django.conf import settings; print(settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS, settings.DEBUG)"
+    check = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.WEBHOOKS_ALLOW_PRIVATE_NETWORKS, s.DEBUG)"
+    )
     ok = subprocess.run([PYTHON, "-c", check], cwd=BASE_DIR, env=env, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip().splitlines()[-1] == "False False"
 
 
 def test_settings_come_from_the_environment():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.local", "DJANGO_SECRET_KEY": "from-env",
-           "DATABASE_URL": "postgres://u:p@db.example:6543/payments", "REDIS_URL": "redis://cache.example:6380/3"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "DJANGO_SECRET_KEY": "from-env",
+        "DATABASE_URL": "postgres://u:p@db.example:6543/payments",
+        "REDIS_URL": "redis://cache.example:6380/3",
+    }
     code = (
         "import django; django.setup(); from django.conf import settings as s; "
         "d = s.DATABASES['default']; print(s.SECRET_KEY, d['HOST'], d['PORT'], d['NAME'], s.CELERY_BROKER_URL)"

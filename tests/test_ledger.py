@@ -24,8 +24,12 @@ MERCHANT = AccountRef(owner="test:merchant:m1", purpose=AccountPurpose.MERCHANT_
 def hold(amount: int = 1000, key: str = "p1") -> LedgerTransaction:
     with transaction.atomic():
         return services.hold_create(
-            code="authorization_hold", reference=f"payment:{key}", idempotency_key=f"{key}:hold",
-            debit=RECEIVABLE, credit=MERCHANT, amount=amount,
+            code="authorization_hold",
+            reference=f"payment:{key}",
+            idempotency_key=f"{key}:hold",
+            debit=RECEIVABLE,
+            credit=MERCHANT,
+            amount=amount,
         )
 
 
@@ -109,7 +113,10 @@ def test_unbalanced_legs_are_refused_by_the_service(legs):
 
 @pytest.mark.parametrize("amount", [0, -5, 1.5, "100", True])
 def test_amounts_must_be_positive_integers_of_minor_units(amount):
-    legs = [Leg(account=RECEIVABLE, side=Side.DEBIT, amount=amount), Leg(account=MERCHANT, side=Side.CREDIT, amount=amount)]
+    legs = [
+        Leg(account=RECEIVABLE, side=Side.DEBIT, amount=amount),
+        Leg(account=MERCHANT, side=Side.CREDIT, amount=amount),
+    ]
     with pytest.raises(InvalidAmount), transaction.atomic():
         services.transaction_post(code="fee", reference="x", idempotency_key="x", legs=legs)
 

@@ -54,9 +54,10 @@ def test_metrics_expose_payments_by_status_outbox_lag_and_dead_letters(api: Merc
     assert metric(after, "clearhouse_payments", '{status="failed"}') == 1
     assert metric(after, "clearhouse_payment_events_total", '{type="payment.captured"}') == 1
     assert metric(after, "clearhouse_outbox_lag_seconds") == 0
-    assert sum(
-        float(v) for v in re.findall(r"^clearhouse_outbox_dead_letters\{[^}]*\} ([0-9.]+)$", after, re.MULTILINE)
-    ) == 1
+    assert (
+        sum(float(v) for v in re.findall(r"^clearhouse_outbox_dead_letters\{[^}]*\} ([0-9.]+)$", after, re.MULTILINE))
+        == 1
+    )
     assert "django_http_requests_total_by_method_total" in after  # django-prometheus's own series
 
 
@@ -71,7 +72,9 @@ def test_the_request_id_travels_from_the_request_into_the_workers_events_and_log
 
     # Events the worker emitted carry the id of the request that started it all.
     assert set(Event.objects.filter(payment_id=payment_id).values_list("request_id", flat=True)) == {"req-abc-123"}
-    worker_logs = [r.msg for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event", "").startswith("payments.")]
+    worker_logs = [
+        r.msg for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event", "").startswith("payments.")
+    ]
     assert {m["event"] for m in worker_logs} >= {"payments.authorize.done", "payments.capture.done"}
     assert {m["request_id"] for m in worker_logs} == {"req-abc-123"}
     assert {m["payment_id"] for m in worker_logs} == {payment_id}

@@ -39,7 +39,9 @@ def merchant_pending(api: MerchantClient, currency: str = "EUR"):
 
 def receivable(currency: str = "EUR"):
     return balance_get(
-        ref=AccountRef(owner=platform_owner(mode="test"), purpose=AccountPurpose.PROCESSOR_RECEIVABLE, currency=currency)
+        ref=AccountRef(
+            owner=platform_owner(mode="test"), purpose=AccountPurpose.PROCESSOR_RECEIVABLE, currency=currency
+        )
     )
 
 
@@ -115,8 +117,11 @@ def test_captured_payment_cannot_be_voided(api: MerchantClient):
 
 @pytest.mark.parametrize(
     ("token", "code"),
-    [("tok_declined", "card_declined"), ("tok_insufficient_funds", "insufficient_funds"),
-     ("tok_unknown_thing", "invalid_payment_method")],
+    [
+        ("tok_declined", "card_declined"),
+        ("tok_insufficient_funds", "insufficient_funds"),
+        ("tok_unknown_thing", "invalid_payment_method"),
+    ],
 )
 def test_declined_payment_fails_and_posts_nothing(api: MerchantClient, token: str, code: str):
     payment_id = api.post("/v1/payments", payment_body(payment_method=token)).json()["id"]

@@ -154,7 +154,9 @@ def test_failed_deliveries_are_retried_and_every_attempt_is_recorded(api: Mercha
     assert len({headers["webhook-id"] for headers, _ in receiver.requests}) == 1
 
 
-def test_a_delivery_that_never_succeeds_ends_failed_and_dead_lettered(api: MerchantClient, receiver: Receiver, settings):
+def test_a_delivery_that_never_succeeds_ends_failed_and_dead_lettered(
+    api: MerchantClient, receiver: Receiver, settings
+):
     settings.WEBHOOKS_MAX_ATTEMPTS = 3
     create_endpoint(api, receiver.url, ["payment.captured"])
     receiver.statuses = [500] * 10

@@ -64,11 +64,24 @@ def start_worker(tmp_path: Path, acquirer: Acquirer, name: str) -> subprocess.Po
         "LOG_FORMAT": "json",
     }
     argv = [
-        str(Path(sys.executable).parent / "celery"), "-A", "config", "worker", "-B", "--pool", "solo",
-        "--hostname", f"{name}@%h", "--schedule", str(tmp_path / f"{name}-beat"), "--loglevel", "WARNING",
-        "--without-gossip", "--without-mingle", "--without-heartbeat",
+        str(Path(sys.executable).parent / "celery"),
+        "-A",
+        "config",
+        "worker",
+        "-B",
+        "--pool",
+        "solo",
+        "--hostname",
+        f"{name}@%h",
+        "--schedule",
+        str(tmp_path / f"{name}-beat"),
+        "--loglevel",
+        "WARNING",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
     ]
-    log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
+    log = open(tmp_path / f"{name}.log", "wb")
     return subprocess.Popen(argv, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -7,106 +7,225 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Entry',
+            name="Entry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('side', models.CharField(choices=[('debit', 'debit'), ('credit', 'credit')], max_length=6)),
-                ('pending', models.BooleanField(default=False)),
-                ('amount', models.BigIntegerField()),
-                ('currency', models.CharField(max_length=3)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("side", models.CharField(choices=[("debit", "debit"), ("credit", "credit")], max_length=6)),
+                ("pending", models.BooleanField(default=False)),
+                ("amount", models.BigIntegerField()),
+                ("currency", models.CharField(max_length=3)),
             ],
             options={
-                'db_table': 'ledger_entry',
+                "db_table": "ledger_entry",
             },
         ),
         migrations.CreateModel(
-            name='LedgerTransaction',
+            name="LedgerTransaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=32)),
-                ('kind', models.CharField(choices=[('posted', 'Posted'), ('pending', 'Pending'), ('post_pending', 'Post Pending'), ('void_pending', 'Void Pending')], max_length=16)),
-                ('reference', models.CharField(db_index=True, max_length=128)),
-                ('idempotency_key', models.CharField(max_length=200, unique=True)),
-                ('description', models.CharField(blank=True, max_length=255)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.CharField(max_length=32)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("posted", "Posted"),
+                            ("pending", "Pending"),
+                            ("post_pending", "Post Pending"),
+                            ("void_pending", "Void Pending"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("reference", models.CharField(db_index=True, max_length=128)),
+                ("idempotency_key", models.CharField(max_length=200, unique=True)),
+                ("description", models.CharField(blank=True, max_length=255)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
             ],
             options={
-                'db_table': 'ledger_transaction',
+                "db_table": "ledger_transaction",
             },
         ),
         migrations.CreateModel(
-            name='Account',
+            name="Account",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('owner', models.CharField(max_length=64)),
-                ('purpose', models.CharField(choices=[('pending', 'pending'), ('available', 'available'), ('reserve', 'reserve'), ('processor_receivable', 'processor_receivable'), ('fees', 'fees'), ('processor_fees', 'processor_fees'), ('refunds_clearing', 'refunds_clearing'), ('payouts_clearing', 'payouts_clearing')], max_length=32)),
-                ('type', models.CharField(choices=[('asset', 'asset'), ('liability', 'liability'), ('revenue', 'revenue'), ('expense', 'expense')], max_length=16)),
-                ('currency', models.CharField(max_length=3)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("owner", models.CharField(max_length=64)),
+                (
+                    "purpose",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("available", "available"),
+                            ("reserve", "reserve"),
+                            ("processor_receivable", "processor_receivable"),
+                            ("fees", "fees"),
+                            ("processor_fees", "processor_fees"),
+                            ("refunds_clearing", "refunds_clearing"),
+                            ("payouts_clearing", "payouts_clearing"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("asset", "asset"),
+                            ("liability", "liability"),
+                            ("revenue", "revenue"),
+                            ("expense", "expense"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("currency", models.CharField(max_length=3)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'db_table': 'ledger_account',
-                'constraints': [models.UniqueConstraint(fields=('owner', 'purpose', 'currency'), name='ledger_account_unique_purpose')],
+                "db_table": "ledger_account",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("owner", "purpose", "currency"), name="ledger_account_unique_purpose"
+                    )
+                ],
             },
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='account',
-            trigger=pgtrigger.compiler.Trigger(name='ledger_account_no_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot delete rows from % table', TG_TABLE_NAME;", hash='4168e5939402ae03f09c687f8bad5d290bd93d20', operation='DELETE', pgid='pgtrigger_ledger_account_no_delete_711d7', table='ledger_account', when='BEFORE')),
+            model_name="account",
+            trigger=pgtrigger.compiler.Trigger(
+                name="ledger_account_no_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot delete rows from % table', TG_TABLE_NAME;",
+                    hash="4168e5939402ae03f09c687f8bad5d290bd93d20",
+                    operation="DELETE",
+                    pgid="pgtrigger_ledger_account_no_delete_711d7",
+                    table="ledger_account",
+                    when="BEFORE",
+                ),
+            ),
         ),
         migrations.AddField(
-            model_name='entry',
-            name='account',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='entries', to='ledger.account'),
+            model_name="entry",
+            name="account",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="entries", to="ledger.account"
+            ),
         ),
         migrations.AddField(
-            model_name='ledgertransaction',
-            name='pending_of',
-            field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='resolution', to='ledger.ledgertransaction'),
+            model_name="ledgertransaction",
+            name="pending_of",
+            field=models.OneToOneField(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="resolution",
+                to="ledger.ledgertransaction",
+            ),
         ),
         migrations.AddField(
-            model_name='ledgertransaction',
-            name='reverses',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='reversals', to='ledger.ledgertransaction'),
+            model_name="ledgertransaction",
+            name="reverses",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="reversals",
+                to="ledger.ledgertransaction",
+            ),
         ),
         migrations.AddField(
-            model_name='entry',
-            name='transaction',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='entries', to='ledger.ledgertransaction'),
+            model_name="entry",
+            name="transaction",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="entries", to="ledger.ledgertransaction"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ledgertransaction',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind__in', ['post_pending', 'void_pending']), ('pending_of__isnull', False)), models.Q(('kind__in', ['posted', 'pending']), ('pending_of__isnull', True)), _connector='OR'), name='ledger_transaction_resolution_points_to_hold'),
+            model_name="ledgertransaction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind__in", ["post_pending", "void_pending"]), ("pending_of__isnull", False)),
+                    models.Q(("kind__in", ["posted", "pending"]), ("pending_of__isnull", True)),
+                    _connector="OR",
+                ),
+                name="ledger_transaction_resolution_points_to_hold",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='ledgertransaction',
-            trigger=pgtrigger.compiler.Trigger(name='ledger_transaction_append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='ad2008fafcefed84f9586723d7e87248bee9e8c2', operation='UPDATE OR DELETE', pgid='pgtrigger_ledger_transaction_append_only_84a81', table='ledger_transaction', when='BEFORE')),
+            model_name="ledgertransaction",
+            trigger=pgtrigger.compiler.Trigger(
+                name="ledger_transaction_append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="ad2008fafcefed84f9586723d7e87248bee9e8c2",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_ledger_transaction_append_only_84a81",
+                    table="ledger_transaction",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='ledgertransaction',
-            trigger=pgtrigger.compiler.Trigger(name='ledger_transaction_has_entries', sql=pgtrigger.compiler.UpsertTriggerSql(constraint='CONSTRAINT', func="\n                    IF (SELECT count(*) FROM ledger_entry WHERE transaction_id = NEW.id) < 2 THEN\n                        RAISE EXCEPTION 'ledger transaction % has fewer than two entries', NEW.id\n                            USING ERRCODE = 'check_violation';\n                    END IF;\n                    RETURN NULL;\n                ", hash='defbc18747f46014e08479ccf069c543543e5bbb', operation='INSERT', pgid='pgtrigger_ledger_transaction_has_entries_86880', table='ledger_transaction', timing='DEFERRABLE INITIALLY DEFERRED', when='AFTER')),
+            model_name="ledgertransaction",
+            trigger=pgtrigger.compiler.Trigger(
+                name="ledger_transaction_has_entries",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    constraint="CONSTRAINT",
+                    func="\n                    IF (SELECT count(*) FROM ledger_entry WHERE transaction_id = NEW.id) < 2 THEN\n                        RAISE EXCEPTION 'ledger transaction % has fewer than two entries', NEW.id\n                            USING ERRCODE = 'check_violation';\n                    END IF;\n                    RETURN NULL;\n                ",
+                    hash="defbc18747f46014e08479ccf069c543543e5bbb",
+                    operation="INSERT",
+                    pgid="pgtrigger_ledger_transaction_has_entries_86880",
+                    table="ledger_transaction",
+                    timing="DEFERRABLE INITIALLY DEFERRED",
+                    when="AFTER",
+                ),
+            ),
         ),
         migrations.AddIndex(
-            model_name='entry',
-            index=models.Index(fields=['account', 'pending'], name='ledger_entry_account_phase'),
+            model_name="entry",
+            index=models.Index(fields=["account", "pending"], name="ledger_entry_account_phase"),
         ),
         migrations.AddConstraint(
-            model_name='entry',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0), models.Q(('amount__lt', 0), ('pending', True)), _connector='OR'), name='ledger_entry_amount_sign'),
+            model_name="entry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0), models.Q(("amount__lt", 0), ("pending", True)), _connector="OR"),
+                name="ledger_entry_amount_sign",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='entry',
-            trigger=pgtrigger.compiler.Trigger(name='ledger_entry_append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='614e2ace25e8de4fb8e8eee3372c6aac234e8c19', operation='UPDATE OR DELETE', pgid='pgtrigger_ledger_entry_append_only_e980c', table='ledger_entry', when='BEFORE')),
+            model_name="entry",
+            trigger=pgtrigger.compiler.Trigger(
+                name="ledger_entry_append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="614e2ace25e8de4fb8e8eee3372c6aac234e8c19",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_ledger_entry_append_only_e980c",
+                    table="ledger_entry",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='entry',
-            trigger=pgtrigger.compiler.Trigger(name='ledger_entry_balanced', sql=pgtrigger.compiler.UpsertTriggerSql(constraint='CONSTRAINT', func="\n                    IF EXISTS (\n                        SELECT 1 FROM ledger_entry\n                        WHERE transaction_id = NEW.transaction_id\n                        GROUP BY currency, pending\n                        HAVING sum(CASE WHEN side = 'debit' THEN amount ELSE -amount END) <> 0\n                    ) THEN\n                        RAISE EXCEPTION 'ledger transaction % does not balance per currency', NEW.transaction_id\n                            USING ERRCODE = 'check_violation';\n                    END IF;\n                    RETURN NULL;\n                ", hash='877234553ba13c69df1f3aa6400113bc8a2bd6df', operation='INSERT', pgid='pgtrigger_ledger_entry_balanced_ecd3d', table='ledger_entry', timing='DEFERRABLE INITIALLY DEFERRED', when='AFTER')),
+            model_name="entry",
+            trigger=pgtrigger.compiler.Trigger(
+                name="ledger_entry_balanced",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    constraint="CONSTRAINT",
+                    func="\n                    IF EXISTS (\n                        SELECT 1 FROM ledger_entry\n                        WHERE transaction_id = NEW.transaction_id\n                        GROUP BY currency, pending\n                        HAVING sum(CASE WHEN side = 'debit' THEN amount ELSE -amount END) <> 0\n                    ) THEN\n                        RAISE EXCEPTION 'ledger transaction % does not balance per currency', NEW.transaction_id\n                            USING ERRCODE = 'check_violation';\n                    END IF;\n                    RETURN NULL;\n                ",
+                    hash="877234553ba13c69df1f3aa6400113bc8a2bd6df",
+                    operation="INSERT",
+                    pgid="pgtrigger_ledger_entry_balanced_ecd3d",
+                    table="ledger_entry",
+                    timing="DEFERRABLE INITIALLY DEFERRED",
+                    when="AFTER",
+                ),
+            ),
         ),
     ]

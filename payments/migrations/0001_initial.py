@@ -7,137 +7,239 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Merchant',
+            name="Merchant",
             fields=[
-                ('id', models.CharField(default=functools.partial(payments.ids.new_id, *('mer',), **{}), editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.CharField(
+                        default=functools.partial(payments.ids.new_id, *("mer",), **{}),
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='ApiKey',
+            name="ApiKey",
             fields=[
-                ('id', models.CharField(default=functools.partial(payments.ids.new_id, *('key',), **{}), editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('mode', models.CharField(choices=[('test', 'Test'), ('live', 'Live')], max_length=4)),
-                ('prefix', models.CharField(max_length=16)),
-                ('key_hash', models.CharField(max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='api_keys', to='payments.merchant')),
+                (
+                    "id",
+                    models.CharField(
+                        default=functools.partial(payments.ids.new_id, *("key",), **{}),
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("mode", models.CharField(choices=[("test", "Test"), ("live", "Live")], max_length=4)),
+                ("prefix", models.CharField(max_length=16)),
+                ("key_hash", models.CharField(max_length=64, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="api_keys", to="payments.merchant"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='OutboxMessage',
+            name="OutboxMessage",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('topic', models.CharField(max_length=64)),
-                ('subscriber', models.CharField(max_length=64)),
-                ('key', models.CharField(max_length=64)),
-                ('payload', models.JSONField(default=dict)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('done', 'Done'), ('dead', 'Dead')], default='pending', max_length=8)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('available_at', models.DateTimeField()),
-                ('locked_until', models.DateTimeField(blank=True, null=True)),
-                ('claim_token', models.CharField(blank=True, max_length=32)),
-                ('last_error', models.TextField(blank=True)),
-                ('request_id', models.CharField(blank=True, max_length=64)),
-                ('created_at', models.DateTimeField()),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("topic", models.CharField(max_length=64)),
+                ("subscriber", models.CharField(max_length=64)),
+                ("key", models.CharField(max_length=64)),
+                ("payload", models.JSONField(default=dict)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("done", "Done"), ("dead", "Dead")],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("available_at", models.DateTimeField()),
+                ("locked_until", models.DateTimeField(blank=True, null=True)),
+                ("claim_token", models.CharField(blank=True, max_length=32)),
+                ("last_error", models.TextField(blank=True)),
+                ("request_id", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField()),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'indexes': [models.Index(condition=models.Q(('status', 'pending')), fields=['subscriber', 'key', 'id'], name='outbox_pending_shard'), models.Index(condition=models.Q(('status', 'pending')), fields=['available_at'], name='outbox_pending_due'), models.Index(fields=['key'], name='outbox_key')],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("status", "pending")),
+                        fields=["subscriber", "key", "id"],
+                        name="outbox_pending_shard",
+                    ),
+                    models.Index(
+                        condition=models.Q(("status", "pending")), fields=["available_at"], name="outbox_pending_due"
+                    ),
+                    models.Index(fields=["key"], name="outbox_key"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Payment',
+            name="Payment",
             fields=[
-                ('id', models.CharField(default=functools.partial(payments.ids.new_id, *('pay',), **{}), editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('mode', models.CharField(choices=[('test', 'Test'), ('live', 'Live')], max_length=4)),
-                ('status', models.CharField(choices=[('processing', 'Processing'), ('authorized', 'Authorized'), ('capturing', 'Capturing'), ('captured', 'Captured'), ('voiding', 'Voiding'), ('voided', 'Voided'), ('failed', 'Failed')], default='processing', max_length=16)),
-                ('amount', models.BigIntegerField()),
-                ('amount_captured', models.BigIntegerField(default=0)),
-                ('currency', models.CharField(max_length=3)),
-                ('capture_method', models.CharField(choices=[('automatic', 'Automatic'), ('manual', 'Manual')], max_length=16)),
-                ('payment_method', models.CharField(max_length=64)),
-                ('description', models.CharField(blank=True, max_length=1000)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('customer_email', models.CharField(blank=True, max_length=254)),
-                ('customer_ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('processor', models.CharField(max_length=32)),
-                ('psp_reference', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('card_brand', models.CharField(blank=True, max_length=32)),
-                ('card_bin', models.CharField(blank=True, max_length=8)),
-                ('card_last4', models.CharField(blank=True, max_length=4)),
-                ('card_country', models.CharField(blank=True, max_length=2)),
-                ('failure_code', models.CharField(blank=True, max_length=64)),
-                ('failure_message', models.CharField(blank=True, max_length=255)),
-                ('void_reason', models.CharField(blank=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('authorized_at', models.DateTimeField(blank=True, null=True)),
-                ('captured_at', models.DateTimeField(blank=True, null=True)),
-                ('voided_at', models.DateTimeField(blank=True, null=True)),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='payments', to='payments.merchant')),
+                (
+                    "id",
+                    models.CharField(
+                        default=functools.partial(payments.ids.new_id, *("pay",), **{}),
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("mode", models.CharField(choices=[("test", "Test"), ("live", "Live")], max_length=4)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("processing", "Processing"),
+                            ("authorized", "Authorized"),
+                            ("capturing", "Capturing"),
+                            ("captured", "Captured"),
+                            ("voiding", "Voiding"),
+                            ("voided", "Voided"),
+                            ("failed", "Failed"),
+                        ],
+                        default="processing",
+                        max_length=16,
+                    ),
+                ),
+                ("amount", models.BigIntegerField()),
+                ("amount_captured", models.BigIntegerField(default=0)),
+                ("currency", models.CharField(max_length=3)),
+                (
+                    "capture_method",
+                    models.CharField(choices=[("automatic", "Automatic"), ("manual", "Manual")], max_length=16),
+                ),
+                ("payment_method", models.CharField(max_length=64)),
+                ("description", models.CharField(blank=True, max_length=1000)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("customer_email", models.CharField(blank=True, max_length=254)),
+                ("customer_ip", models.GenericIPAddressField(blank=True, null=True)),
+                ("processor", models.CharField(max_length=32)),
+                ("psp_reference", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("card_brand", models.CharField(blank=True, max_length=32)),
+                ("card_bin", models.CharField(blank=True, max_length=8)),
+                ("card_last4", models.CharField(blank=True, max_length=4)),
+                ("card_country", models.CharField(blank=True, max_length=2)),
+                ("failure_code", models.CharField(blank=True, max_length=64)),
+                ("failure_message", models.CharField(blank=True, max_length=255)),
+                ("void_reason", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("authorized_at", models.DateTimeField(blank=True, null=True)),
+                ("captured_at", models.DateTimeField(blank=True, null=True)),
+                ("voided_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="payments", to="payments.merchant"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.CharField(default=functools.partial(payments.ids.new_id, *('evt',), **{}), editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('mode', models.CharField(choices=[('test', 'Test'), ('live', 'Live')], max_length=4)),
-                ('type', models.CharField(max_length=64)),
-                ('data', models.JSONField()),
-                ('request_id', models.CharField(blank=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='payments.merchant')),
-                ('payment', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='events', to='payments.payment')),
+                (
+                    "id",
+                    models.CharField(
+                        default=functools.partial(payments.ids.new_id, *("evt",), **{}),
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("mode", models.CharField(choices=[("test", "Test"), ("live", "Live")], max_length=4)),
+                ("type", models.CharField(max_length=64)),
+                ("data", models.JSONField()),
+                ("request_id", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="events", to="payments.merchant"
+                    ),
+                ),
+                (
+                    "payment",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="events",
+                        to="payments.payment",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='IdempotencyKey',
+            name="IdempotencyKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mode', models.CharField(choices=[('test', 'Test'), ('live', 'Live')], max_length=4)),
-                ('key', models.CharField(max_length=255)),
-                ('method', models.CharField(max_length=8)),
-                ('path', models.CharField(max_length=255)),
-                ('fingerprint', models.CharField(max_length=64)),
-                ('response_status', models.PositiveSmallIntegerField()),
-                ('response_body', models.BinaryField()),
-                ('response_content_type', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='payments.merchant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("mode", models.CharField(choices=[("test", "Test"), ("live", "Live")], max_length=4)),
+                ("key", models.CharField(max_length=255)),
+                ("method", models.CharField(max_length=8)),
+                ("path", models.CharField(max_length=255)),
+                ("fingerprint", models.CharField(max_length=64)),
+                ("response_status", models.PositiveSmallIntegerField()),
+                ("response_body", models.BinaryField()),
+                ("response_content_type", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="payments.merchant"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('merchant', 'mode', 'key'), name='idempotency_key_unique')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("merchant", "mode", "key"), name="idempotency_key_unique")
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='payment',
-            index=models.Index(fields=['merchant', 'mode', '-id'], name='payment_merchant_list'),
+            model_name="payment",
+            index=models.Index(fields=["merchant", "mode", "-id"], name="payment_merchant_list"),
         ),
         migrations.AddIndex(
-            model_name='payment',
-            index=models.Index(fields=['status'], name='payment_status'),
+            model_name="payment",
+            index=models.Index(fields=["status"], name="payment_status"),
         ),
         migrations.AddConstraint(
-            model_name='payment',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='payment_amount_positive'),
+            model_name="payment",
+            constraint=models.CheckConstraint(condition=models.Q(("amount__gt", 0)), name="payment_amount_positive"),
         ),
         migrations.AddConstraint(
-            model_name='payment',
-            constraint=models.CheckConstraint(condition=models.Q(('amount_captured__gte', 0), ('amount_captured__lte', models.F('amount'))), name='payment_captured_within_amount'),
+            model_name="payment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount_captured__gte", 0), ("amount_captured__lte", models.F("amount"))),
+                name="payment_captured_within_amount",
+            ),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(fields=['merchant', 'mode', '-id'], name='event_merchant_list'),
+            model_name="event",
+            index=models.Index(fields=["merchant", "mode", "-id"], name="event_merchant_list"),
         ),
     ]

@@ -49,9 +49,7 @@ class SandboxProcessor(Processor):
         except requests.RequestException as exc:
             raise ProcessorError("processor_unreachable", str(exc), retryable=True) from exc
         if response.status_code >= 500:
-            raise ProcessorError(
-                "processor_error", response.text[:200], retryable=True, status=response.status_code
-            )
+            raise ProcessorError("processor_error", response.text[:200], retryable=True, status=response.status_code)
         if response.status_code >= 400:
             try:
                 body = response.json()
