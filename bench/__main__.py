@@ -174,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("Setup:")
     print("\n".join(report.setups(results)))
+    for note in report.notes(results):
+        print(f"Note: {note}")
     for name, error in results["errors"].items():
         print(f"ERROR in {name}: {error}")
     print(

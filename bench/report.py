@@ -175,7 +175,10 @@ def setups(results: dict[str, Any]) -> list[str]:
             continue
         gen = _generator_cpu(scenario)
         text = ", ".join(f"{k}={v}" for k, v in setup.items())
-        lines.append(f"- {name}: {text}" + (f"; load generator CPU {gen}" if gen else ""))
+        busy = [b["machine_busy_pct"] for b in _cpu_blocks(scenario) if b.get("machine_busy_pct") is not None]
+        extra = f"; load generator CPU {gen}" if gen else ""
+        extra += f"; machine busy {min(busy):.0f}–{max(busy):.0f}%" if busy else ""
+        lines.append(f"- {name}: {text}{extra}")
     return lines
 
 
@@ -192,6 +195,49 @@ def _generator_cpu(scenario: dict[str, Any]) -> str:
     if not values:
         return ""
     return f"{min(values):.0f}–{max(values):.0f}% of one core"
+
+
+def _cpu_blocks(obj: Any) -> list[dict[str, Any]]:
+    """Every CpuMeter result (a dict with `machine_busy_pct`) nested anywhere in `obj`."""
+    found = []
+    if isinstance(obj, dict):
+        if "machine_busy_pct" in obj:
+            found.append(obj)
+        for value in obj.values():
+            found.extend(_cpu_blocks(value))
+    elif isinstance(obj, list):
+        for value in obj:
+            found.extend(_cpu_blocks(value))
+    return found
+
+
+def notes(results: dict[str, Any]) -> list[str]:
+    """Caveats a reader of the table needs: how busy the machine was, whether the load generator kept its
+    schedule, whether pgbench got the clients it wanted, and which backlogs the bench had to drop."""
+    out = []
+    s = results.get("scenarios", {})
+    busy = [b["machine_busy_pct"] for b in _cpu_blocks(s) if b.get("machine_busy_pct") is not None]
+    if busy:
+        out.append(
+            f"Machine busy {min(busy):.0f}–{max(busy):.0f}% of all cores during the measurements (everything on "
+            "the machine, the bench included); see `cpu` in the JSON for each component."
+        )
+    accept = s.get("accept") or {}
+    for run in accept.get("open", []):
+        lag = (run.get("schedule_lag_ms") or {}).get("p99")
+        if lag is not None and lag > 5:
+            out.append(
+                f"Open loop at {_num(run['spec']['rate'])}/s: the generator's own schedule lag reached P99 "
+                f"{lag:.1f} ms; latencies (from intended start times) include it."
+            )
+    for pg in (s.get("ceiling") or {}).get("runs", []):
+        if pg.get("clients") is not None and pg.get("clients") != pg.get("clients_wanted"):
+            out.append(f"pgbench ran {pg['clients']} clients instead of {pg['clients_wanted']} (free connections).")
+    pipeline = s.get("pipeline") or {}
+    for run in [pipeline.get("burst") or {}, *pipeline.get("fixed_rate", [])]:
+        if run.get("backlog_dropped_after") or run.get("backlog_dropped"):
+            out.append("A pipeline run did not finish in time; its leftover backlog was deleted before the next.")
+    return out
 
 
 def _clean(obj: Any) -> Any:
@@ -263,6 +309,14 @@ def chart(results: dict[str, Any], path: Path) -> bool:
             label=f"pipeline {rate}/s: payments in flight",
         )
     burst = pipeline.get("burst") or {}
+    series = burst.get("series_accept_to_authorized") or []
+    if series:
+        top.plot(
+            [b["t"] for b in series],
+            [_nan(b["p99_ms"]) for b in series],
+            color="tab:green",
+            label=f"pipeline burst of {_num(burst['payments'])}: P99 accept→authorized",
+        )
     if burst.get("backlog"):
         backlog = burst["backlog"]
         bottom.plot(

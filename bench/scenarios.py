@@ -677,6 +677,7 @@ def scenario_relay(b: Bench) -> dict[str, Any]:
         (SUBSCRIBER,),
     )[0][0]
     relay_s = (last or t0) - t0
+    first_after = round(first - t0, 3) if first else None
     relay_rate = round(done / relay_s, 1) if relay_s > 0 else None
     _say(f"relay: {done} no-op events in {relay_s:.2f} s = {relay_rate}/s")
 
@@ -709,7 +710,7 @@ def scenario_relay(b: Bench) -> dict[str, Any]:
             "dead": dead,
             "seconds": round(relay_s, 3),
             "events_per_s": relay_rate,
-            "first_event_after_s": round(first - t0, 3) if first else None,
+            "first_event_after_s": first_after,
             "cpu": relay_cpu,
         },
         "celery_noop": {
