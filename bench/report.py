@@ -270,13 +270,13 @@ def chart(results: dict[str, Any], path: Path) -> bool:
     accept, pipeline = s.get("accept") or {}, s.get("pipeline") or {}
     if not accept and not pipeline:
         return False
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 8), sharex=True)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(14, 8), sharex=True)
     title = f"Clearhouse bench ({results.get('mode')}, {results.get('machine', {}).get('cores')} cores)"
     fig.suptitle(f"{title}: {results.get('started_at', '')}")
 
     timeline = accept.get("chart_run") or []
     if timeline:
-        rate = _num(accept.get("chart_rate"))
+        rate = _num(accept.get("chart_rate")) + ("" if accept.get("chart_sustainable") else " (not sustainable)")
         t = [b["t"] for b in timeline]
         top.plot(t, [_nan(b["p50_ms"]) for b in timeline], label=f"accept {rate}/s: P50", color="tab:blue", ls="--")
         top.plot(t, [_nan(b["p99_ms"]) for b in timeline], label=f"accept {rate}/s: P99", color="tab:blue")
@@ -337,13 +337,13 @@ def chart(results: dict[str, Any], path: Path) -> bool:
     top.set_yscale("log")
     top.set_ylabel("latency (ms, log scale)")
     top.set_title("Latency over time (per second of start)")
-    top.legend(fontsize=7, loc="upper left", ncols=2)
+    top.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     bottom.set_yscale("symlog", linthresh=10)
     bottom.set_ylim(bottom=0)
     bottom.set_ylabel("backlog (count, symlog)")
     bottom.set_xlabel("seconds since the run started")
     bottom.set_title("Backlog over time")
-    bottom.legend(fontsize=7, loc="upper right")
+    bottom.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     for ax in (top, bottom):
         ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()

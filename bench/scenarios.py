@@ -56,6 +56,7 @@ class Plan:
     pipeline_duration: float
     pipeline_drain_timeout: float
     relay_events: int
+    relay_timeout: float
     ledger_timeout: float
 
     @classmethod
@@ -72,11 +73,12 @@ class Plan:
             replay_duration=4,
             burst_payments=2_000,
             burst_concurrency=32,
-            burst_timeout=30,
+            burst_timeout=25,
             pipeline_rates=(200,),
             pipeline_duration=8,
-            pipeline_drain_timeout=12,
-            relay_events=2_000,
+            pipeline_drain_timeout=10,
+            relay_events=1_500,
+            relay_timeout=30,
             ledger_timeout=90,
         )
 
@@ -99,6 +101,7 @@ class Plan:
             pipeline_duration=30,
             pipeline_drain_timeout=45,
             relay_events=20_000,
+            relay_timeout=120,
             ledger_timeout=180,
         )
 
@@ -362,6 +365,7 @@ def scenario_accept_ceiling_replay(b: Bench) -> dict[str, dict[str, Any]]:
         "sustainable_rule": f"P99 <= {P99_LIMIT_MS} ms and no errors, fixed arrival rate",
         "chart_run": (sustainable_run or (open_runs[-1] if open_runs else None) or {}).get("timeline", []),
         "chart_rate": (sustainable_run or (open_runs[-1] if open_runs else None) or {}).get("spec", {}).get("rate"),
+        "chart_sustainable": sustainable_run is not None,
         "backlog_dropped": dropped,
     }
     ceiling_result = {
@@ -658,7 +662,7 @@ def scenario_relay(b: Bench) -> dict[str, Any]:
         t0 = time.time()
     for _ in range(conc - 1):
         outbox.nudge()
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + b.plan.relay_timeout
     while time.monotonic() < deadline:
         left = b.sql(
             "SELECT count(*) FROM payments_outboxmessage WHERE subscriber = %s AND status = 'pending'", (SUBSCRIBER,)
@@ -692,7 +696,7 @@ def scenario_relay(b: Bench) -> dict[str, Any]:
     meter.start()
     t0 = time.time()
     b.stack.set_consuming(NOOP_QUEUE, True)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + b.plan.relay_timeout
     while r.llen(NOOP_QUEUE) > 0 and time.monotonic() < deadline:
         time.sleep(0.005)
     celery_s = time.time() - t0
