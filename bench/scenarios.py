@@ -178,6 +178,13 @@ class Bench:
         result = json.loads(proc.stdout)
         child_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         cpu["cpu_pct_of_one_core"]["load generator"] = round(100 * child_cpu / max(cpu["wall_s"], 1e-9), 1)
+        if result.get("sent"):
+            # CPU milliseconds per request sent, by component: comparable even on a busy machine.
+            cpu["cpu_ms_per_request"] = {
+                name: round(pct / 100 * cpu["wall_s"] / result["sent"] * 1000, 3)
+                for name, pct in cpu["cpu_pct_of_one_core"].items()
+                if pct > 0
+            }
         result["cpu"] = cpu
         return result
 
@@ -565,6 +572,9 @@ def scenario_pipeline(b: Bench) -> dict[str, Any]:
         "throughput_pps": round(outcome["webhooks_received"] / span, 1) if span > 0 else None,
         "span_s": round(span, 2),
         "cpu": cpu,
+        "worker_cpu_ms_per_payment": round(
+            cpu["cpu_pct_of_one_core"].get("worker", 0) / 100 * cpu["wall_s"] / max(outcome["captured"], 1) * 1000, 2
+        ),
         "backlog": poller.samples,
         **outcome,
     }

@@ -21,6 +21,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -341,32 +342,37 @@ class CpuMeter:
     """CPU used during one scenario, as % of one core per component and % of all cores for the machine.
 
     Components: each process tree named in `trees` (name → root pid), plus `postgres` and `redis` (every process
-    of that name on the machine: with a shared server this includes other users' work).
+    of that name on the machine: with a shared server this includes other users' work). A thread samples every
+    `interval` seconds, so short-lived processes (pgbench's backends) are counted up to their last sample.
     """
 
-    def __init__(self, trees: dict[str, int]) -> None:
+    def __init__(self, trees: dict[str, int], *, interval: float = 0.5) -> None:
         self.trees = trees
-        self._start: dict[str, float] = {}
+        self.interval = interval
+        self._first: dict[str, float] = {}
+        self._last: dict[str, float] = {}
         self._busy0 = self._total0 = 0
         self._t0 = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def _sample(self) -> dict[str, float]:
+        """CPU seconds so far of every tracked process, keyed `component:pid`."""
         import psutil
 
         out: dict[str, float] = {}
         for name, pid in self.trees.items():
-            total = 0.0
             try:
                 root = psutil.Process(pid)
-                for proc in [root, *root.children(recursive=True)]:
-                    try:
-                        t = proc.cpu_times()
-                        total += t.user + t.system
-                    except psutil.Error:
-                        continue
+                procs = [root, *root.children(recursive=True)]
             except psutil.Error:
-                pass
-            out[name] = total
+                continue
+            for proc in procs:
+                try:
+                    t = proc.cpu_times()
+                except psutil.Error:
+                    continue
+                out[f"{name}:{proc.pid}"] = t.user + t.system
         for label, names in (("postgres", {"postgres"}), ("redis", {"redis-server"})):
             for proc in psutil.process_iter(["name"]):
                 try:
@@ -377,21 +383,36 @@ class CpuMeter:
                     continue
         return out
 
+    def _record(self, sample: dict[str, float], *, first: bool) -> None:
+        for key, value in sample.items():
+            # A process first seen after the start began during the window: all its CPU counts.
+            self._first.setdefault(key, value if first else 0.0)
+            self._last[key] = value
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._record(self._sample(), first=False)
+
     def start(self) -> None:
-        """Take the starting sample."""
-        self._start = self._sample()
+        """Take the starting sample and start sampling in the background."""
+        self._record(self._sample(), first=True)
         self._busy0, self._total0 = _machine_ticks()
         self._t0 = time.monotonic()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
 
     def stop(self) -> dict[str, Any]:
         """{wall_s, machine_busy_pct (of all cores), cpu_pct_of_one_core: {component: %}} since `start()`."""
-        end = self._sample()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._record(self._sample(), first=False)
         wall = max(time.monotonic() - self._t0, 1e-9)
         busy1, total1 = _machine_ticks()
         per: dict[str, float] = {}
-        for key, value in end.items():
+        for key, value in self._last.items():
             name = key.split(":", 1)[0]
-            per[name] = per.get(name, 0.0) + max(0.0, value - self._start.get(key, 0.0))
+            per[name] = per.get(name, 0.0) + max(0.0, value - self._first.get(key, 0.0))
         machine = 100 * (busy1 - self._busy0) / (total1 - self._total0) if total1 > self._total0 else None
         return {
             "wall_s": round(wall, 2),
