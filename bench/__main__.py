@@ -5,7 +5,8 @@ the table, and writes `bench/results/bench-<UTC time>-<mode>.json` and `.png` (g
 reported, never asserted: the exit status is 0 whenever the run itself worked.
 
 Options: `--quick`; `--only accept,pipeline,relay,ledger` (a subset; ceiling and replay come with accept);
-`--keep-logs` (keep `bench/results/run-…/`: process logs, the acquirer's SQLite file, the pgbench script).
+`--keep-logs` (keep `bench/results/run-…/`: process logs, the acquirer's SQLite file, the pgbench script);
+`--update-doc` (replace this mode's results section of docs/performance.md with this run's table).
 Environment: DATABASE_URL/REDIS_URL (else the embedded services), BENCH_DATABASE_NAME (`clearhouse_bench`),
 BENCH_REDIS_DB, BENCH_PORT_BASE (8500: API, +1 acquirer, +2 receiver), BENCH_WEB_WORKERS, BENCH_WEB_THREADS,
 BENCH_WEB_WORKER_CLASS, BENCH_WORKER_CONCURRENCY, BENCH_WORKER_POOL, BENCH_ACQUIRER_THREADS.
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", default=",".join(SCENARIOS))
     parser.add_argument("--keep-logs", action="store_true")
+    parser.add_argument("--update-doc", action="store_true", help="put this run's table in docs/performance.md")
     args = parser.parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(only) - set(SCENARIOS)
@@ -170,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     report.write_json(results, json_path)
     drew = report.chart(results, png_path)
     print()
+    print(report.doc_section(results).split("\n", 1)[0])
+    print()
     print(report.format_table(report.rows(results)))
     print()
     print("Setup:")
@@ -183,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         + (f"\nchart:   {png_path.relative_to(BASE_DIR)}" if drew else "")
     )
     print(f"elapsed: {results['elapsed_s']} s")
+    if args.update_doc:
+        doc = BASE_DIR / "docs" / "performance.md"
+        start, end = report.doc_markers(plan.name)
+        doc.write_text(report.replace_between(doc.read_text(), report.doc_section(results), start=start, end=end))
+        print(f"updated: {doc.relative_to(BASE_DIR)}")
     if not args.keep_logs and status == 0 and not results["errors"]:
         shutil.rmtree(workdir, ignore_errors=True)
     else:

@@ -223,6 +223,41 @@ def _generator_cpu(scenario: dict[str, Any]) -> str:
     return f"{min(values):.0f}–{max(values):.0f}% of one core"
 
 
+def doc_markers(mode: str) -> tuple[str, str]:
+    """The marker lines around the results of a `mode` run (`full` or `quick`) in docs/performance.md."""
+    return f"<!-- bench:{mode}-run:start -->", f"<!-- bench:{mode}-run:end -->"
+
+
+def replace_between(text: str, new: str, *, start: str, end: str) -> str:
+    """`text` with what lies between the `start` and `end` marker lines replaced by `new`.
+
+    Raises ValueError when the markers are missing or out of order.
+    """
+    i, j = text.find(start), text.find(end)
+    if i < 0 or j < i:
+        raise ValueError(f"markers {start!r} … {end!r} not found in order")
+    return text[: i + len(start)] + "\n" + new.strip("\n") + "\n" + text[j:]
+
+
+def doc_section(results: dict[str, Any]) -> str:
+    """The Markdown that `make bench BENCH_ARGS=--update-doc` puts between the markers of docs/performance.md."""
+    m = results.get("machine", {})
+    pg = results.get("servers", {}).get("postgres", {})
+    lines = [
+        f"Run {results.get('started_at')} ({results.get('mode')} mode, {results.get('elapsed_s')} s), commit "
+        f"`{m.get('git_commit')}`, on {m.get('cpu_model')}, {m.get('cores')} cores, {m.get('memory_gb')} GB; "
+        f"PostgreSQL {pg.get('server_version')} (synchronous_commit={pg.get('synchronous_commit')}, "
+        f"fsync={pg.get('fsync')}), load average at start {m.get('load_average_at_start')}, CPU reference "
+        f"{m.get('python_loop_us')} µs per `sum(range(1000))`.",
+        "",
+        format_table(rows(results)),
+        "",
+        *setups(results),
+        *[f"- Note: {n}" for n in notes(results)],
+    ]
+    return "\n".join(lines)
+
+
 def _cpu_blocks(obj: Any) -> list[dict[str, Any]]:
     """Every CpuMeter result (a dict with `machine_busy_pct`) nested anywhere in `obj`."""
     found = []

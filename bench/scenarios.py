@@ -821,12 +821,19 @@ def machine() -> dict[str, Any]:
         memory_gb = round(psutil.virtual_memory().total / 2**30, 1)
     except ImportError:
         memory_gb = None
+    import statistics
+    import timeit
+
+    # A CPU speed reference: µs per `sum(range(1000))` (about 8–10 on an idle modern core). It moves with
+    # contention on a shared machine, so compare runs with it.
+    loop_us = statistics.median(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000 * 1e6
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=BASE_DIR)
     return {
         "cpu_model": model or platform.processor(),
         "cores": os.cpu_count(),
         "memory_gb": memory_gb,
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python_loop_us": round(loop_us, 1),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "git_commit": commit.stdout.strip() or None,

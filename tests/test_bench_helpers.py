@@ -201,3 +201,12 @@ def test_profile_summary_attributes_samples_to_packages() -> None:
     assert summary["samples"] == 4
     assert summary["by_package"] == [["psycopg", 0.75], ["gunicorn", 0.25]]
     assert frame_package("<module> (<frozen os>)") == "python"
+
+
+def test_doc_section_replaces_only_what_lies_between_its_markers() -> None:
+    start, end = report.doc_markers("full")
+    text = f"# Performance\n\nintro\n\n{start}\nold table\n{end}\n\nafter\n"
+    updated = report.replace_between(text, "| new |", start=start, end=end)
+    assert updated == f"# Performance\n\nintro\n\n{start}\n| new |\n{end}\n\nafter\n"
+    with pytest.raises(ValueError):
+        report.replace_between("no markers", "x", start=start, end=end)
