@@ -164,9 +164,32 @@ def rows(results: dict[str, Any]) -> list[Row]:
         elif "result" not in ledger:
             out.append(("ledger", "postings/s vs pgbench", f"failed: {ledger.get('error')}", "", "", ""))
         else:
-            for key, value in _flat_numbers(ledger["result"]):
-                is_ratio = "ratio" in key
-                out.append(("ledger", key, _ratio(value) if is_ratio else _num(value, digits=1), "", "", ""))
+            out.extend(_ledger_rows(ledger["result"]))
+    return out
+
+
+def _ledger_rows(result: dict[str, Any]) -> list[Row]:
+    """Rows for bench.ledger's JSON: one per entry of its `scenarios` list when it has one (postings/s against
+    pgbench tps and their ratio), else one per number found in it."""
+    out: list[Row] = []
+    scenarios = result.get("scenarios")
+    if isinstance(scenarios, list) and all(isinstance(s, dict) for s in scenarios):
+        for s in scenarios:
+            value = next((s[k] for k in ("ledger_per_s", "postings_per_s") if k in s), None)
+            ceiling = next((s[k] for k in ("pgbench_tps", "ceiling_tps") if k in s), None)
+            out.append(
+                (
+                    f"ledger, {s.get('name', '?')}",
+                    f"postings/s ({s.get('description', '')})".replace(" ()", ""),
+                    _num(value),
+                    f"pgbench, same SQL: {_num(ceiling)} tps",
+                    _ratio(s.get("ratio")),
+                    "",
+                )
+            )
+        return out
+    for key, value in _flat_numbers(result):
+        out.append(("ledger", key, _ratio(value) if "ratio" in key else _num(value, digits=1), "", "", ""))
     return out
 
 

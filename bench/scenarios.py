@@ -752,12 +752,16 @@ def _setting(name: str) -> Any:
 def scenario_ledger(b: Bench) -> dict[str, Any]:
     """Scenario 6: run `python -m bench.ledger [--quick]` if bench/ledger.py exists; its JSON is reported as is.
 
-    The contract expected of it: it reads DATABASE_URL (the migrated bench database) and the rest of the bench
-    environment, prints one JSON object on stdout (the last line that parses as JSON is taken) and exits 0.
+    The contract expected of it: it reads DATABASE_URL (the migrated bench database), the rest of the bench
+    environment and PGBENCH (the pgbench this run uses), exits 0, and either prints one JSON object on stdout
+    (the last line that parses as JSON is taken) or prints `results: <path of a JSON file>`.
     """
     if importlib.util.find_spec("bench.ledger") is None:
         return {"present": False, "note": "not present (bench/ledger.py comes with the ledger issue)"}
     argv = [sys.executable, "-m", "bench.ledger"] + (["--quick"] if b.plan.name == "quick" else [])
+    env = dict(b.prepared.env)
+    if b.pgbench and "PGBENCH" not in env:
+        env["PGBENCH"] = b.pgbench
     started = time.monotonic()
     try:
         proc = subprocess.run(
@@ -765,7 +769,7 @@ def scenario_ledger(b: Bench) -> dict[str, Any]:
             capture_output=True,
             text=True,
             cwd=BASE_DIR,
-            env=b.prepared.env,
+            env=env,
             timeout=b.plan.ledger_timeout,
             check=False,
         )
@@ -776,13 +780,26 @@ def scenario_ledger(b: Bench) -> dict[str, Any]:
         "exit_status": proc.returncode,
         "seconds": round(time.monotonic() - started, 1),
     }
-    parsed = _last_json(proc.stdout)
+    parsed = _last_json(proc.stdout) or _results_file(proc.stdout)
     if parsed is None:
         out["error"] = "no JSON object on stdout"
         out["stderr_tail"] = proc.stderr.strip().splitlines()[-5:]
     else:
         out["result"] = parsed
     return out
+
+
+def _results_file(text: str) -> dict[str, Any] | None:
+    """The JSON file named by the last `results: <path>` line of `text` (relative to the checkout), if any."""
+    for line in reversed(text.strip().splitlines()):
+        if line.startswith("results:"):
+            path = BASE_DIR / line.split(":", 1)[1].strip()
+            try:
+                value = json.loads(path.read_text())
+            except (OSError, ValueError):
+                return None
+            return value if isinstance(value, dict) else None
+    return None
 
 
 def _last_json(text: str) -> dict[str, Any] | None:

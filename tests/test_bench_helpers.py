@@ -210,3 +210,21 @@ def test_doc_section_replaces_only_what_lies_between_its_markers() -> None:
     assert updated == f"# Performance\n\nintro\n\n{start}\n| new |\n{end}\n\nafter\n"
     with pytest.raises(ValueError):
         report.replace_between("no markers", "x", start=start, end=end)
+
+
+def test_ledger_rows_show_each_ledger_scenario_against_its_pgbench_ceiling() -> None:
+    result = {
+        "scenarios": [
+            {
+                "name": "shared",
+                "description": "one shared receivable",
+                "ledger_per_s": 300.0,
+                "pgbench_tps": 1000.0,
+                "ratio": 0.3,
+            }
+        ]
+    }
+    table = report.format_table(report.rows({"scenarios": {"ledger": {"present": True, "result": result}}}))
+    assert (
+        "| ledger, shared | postings/s (one shared receivable) | 300 | pgbench, same SQL: 1,000 tps | 0.30× |" in table
+    )
