@@ -22,6 +22,7 @@ import importlib.util
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import threading
@@ -56,6 +57,7 @@ class Plan:
     pipeline_duration: float
     pipeline_drain_timeout: float
     relay_events: int
+    relay_rounds: int
     relay_timeout: float
     ledger_timeout: float
 
@@ -65,20 +67,21 @@ class Plan:
         return cls(
             name="quick",
             closed_concurrencies=(8, 32),
-            closed_duration=4,
+            closed_duration=3,
             closed_warmup=1,
-            open_duration=4,
+            open_duration=3,
             open_warmup=1,
             open_steps=3,
-            replay_duration=4,
+            replay_duration=3,
             burst_payments=2_000,
             burst_concurrency=32,
-            burst_timeout=25,
+            burst_timeout=20,
             pipeline_rates=(200,),
-            pipeline_duration=8,
-            pipeline_drain_timeout=10,
-            relay_events=1_500,
-            relay_timeout=30,
+            pipeline_duration=6,
+            pipeline_drain_timeout=8,
+            relay_events=750,
+            relay_rounds=2,
+            relay_timeout=20,
             ledger_timeout=90,
         )
 
@@ -100,8 +103,9 @@ class Plan:
             pipeline_rates=(200, 500),
             pipeline_duration=30,
             pipeline_drain_timeout=45,
-            relay_events=20_000,
-            relay_timeout=120,
+            relay_events=8_000,
+            relay_rounds=3,
+            relay_timeout=60,
             ledger_timeout=180,
         )
 
@@ -475,6 +479,10 @@ def _pipeline_outcome(b: Bench, *, merchant_id: str, since: float) -> dict[str, 
         "SELECT count(*) FROM ledger_transaction WHERE code = 'capture' AND reference = ANY(%s)",
         ([f"payment:{i}" for i in ids],),
     )[0][0]
+    rows_done = b.sql(
+        "SELECT count(*) FROM payments_outboxmessage WHERE status = 'done' AND processed_at >= to_timestamp(%s)",
+        (since,),
+    )[0][0]
     hooks = _receiver_events(b, "payment.captured")
     to_auth = [r[3] - r[2] for r in rows if r[3] is not None]
     to_hook = [hooks[r[0]] - r[2] for r in rows if r[0] in hooks]
@@ -482,6 +490,7 @@ def _pipeline_outcome(b: Bench, *, merchant_id: str, since: float) -> dict[str, 
     last_hook = max((hooks[i] for i in ids if i in hooks), default=None)
     done = sum(1 for i in ids if i in hooks)
     return {
+        "outbox_rows_done": rows_done,
         "accepted": len(ids),
         "captured": sum(1 for r in rows if r[1] == "captured"),
         "ledger_captures": posted,
@@ -572,8 +581,13 @@ def scenario_pipeline(b: Bench) -> dict[str, Any]:
         "throughput_pps": round(outcome["webhooks_received"] / span, 1) if span > 0 else None,
         "span_s": round(span, 2),
         "cpu": cpu,
-        "worker_cpu_ms_per_payment": round(
-            cpu["cpu_pct_of_one_core"].get("worker", 0) / 100 * cpu["wall_s"] / max(outcome["captured"], 1) * 1000, 2
+        "worker_cpu_ms_per_outbox_row": round(
+            cpu["cpu_pct_of_one_core"].get("worker", 0)
+            / 100
+            * cpu["wall_s"]
+            / max(outcome["outbox_rows_done"], 1)
+            * 1000,
+            2,
         ),
         "backlog": poller.samples,
         **outcome,
@@ -600,7 +614,7 @@ def scenario_pipeline(b: Bench) -> dict[str, Any]:
             duration=p.pipeline_duration,
             key_prefix=f"{b.run_id}-rate{int(rate)}",
             request_timeout=10,
-            drain_timeout=10,
+            drain_timeout=min(10, p.pipeline_drain_timeout),
         )
         load_end = time.time() - poller.t0
         drained = _wait_for(b, poller, target=run["ok"], timeout=p.pipeline_drain_timeout)
@@ -645,34 +659,23 @@ def _captured_count(b: Bench) -> int:
 # --- 4: relay vs Celery ---------------------------------------------------------------------------------------
 
 
-def scenario_relay(b: Bench) -> dict[str, Any]:
-    """Scenario 4: N outbox rows for the no-op subscriber drained by the worker, vs N no-op Celery tasks."""
-    import redis
+def _relay_round(b: Bench, *, n: int, tag: str) -> dict[str, Any]:
+    """Commit `n` rows for the no-op subscriber at once, wake every worker process, time until all are done."""
     from django.db import transaction
 
     from bench.noop import SUBSCRIBER, TOPIC
-    from bench.tasks import NOOP_TASK
-    from config.celery import app
     from payments import outbox
 
-    n, conc = b.plan.relay_events, b.shape.worker_concurrency
-    leftover = b.sql("SELECT count(*) FROM payments_outboxmessage WHERE status = 'pending'")[0][0]
-    dropped = None
-    if leftover:
-        b.stack.set_consuming(BENCH_QUEUE, False)
-        dropped = b.drop_backlog()
-        b.stack.set_consuming(BENCH_QUEUE, True)
-
-    # Relay: publish N rows in one transaction (invisible until commit), then wake every worker process.
     meter = b.meter()
     with transaction.atomic():
         for i in range(n):
-            outbox.publish(TOPIC, key=f"{b.run_id}-noop-{i}", payload={"i": i})
+            outbox.publish(TOPIC, key=f"{b.run_id}-{tag}-{i}", payload={"i": i})
         meter.start()
         t0 = time.time()
-    for _ in range(conc - 1):
+    for _ in range(b.shape.worker_concurrency - 1):  # publish's own nudge wakes one
         outbox.nudge()
     deadline = time.monotonic() + b.plan.relay_timeout
+    like = f"{b.run_id}-{tag}-%"
     while time.monotonic() < deadline:
         left = b.sql(
             "SELECT count(*) FROM payments_outboxmessage WHERE subscriber = %s AND status = 'pending'", (SUBSCRIBER,)
@@ -680,28 +683,42 @@ def scenario_relay(b: Bench) -> dict[str, Any]:
         if left == 0:
             break
         time.sleep(0.05)
-    relay_cpu = meter.stop()
-    done, dead, last = b.sql(
+    cpu = meter.stop()
+    done, dead, first, last = b.sql(
         "SELECT count(*) FILTER (WHERE status = 'done'), count(*) FILTER (WHERE status = 'dead'),"
-        " extract(epoch FROM max(processed_at))::float8 FROM payments_outboxmessage WHERE subscriber = %s",
-        (SUBSCRIBER,),
+        " extract(epoch FROM min(processed_at))::float8, extract(epoch FROM max(processed_at))::float8"
+        " FROM payments_outboxmessage WHERE subscriber = %s AND key LIKE %s",
+        (SUBSCRIBER, like),
     )[0]
-    first = b.sql(
-        "SELECT extract(epoch FROM min(processed_at))::float8 FROM payments_outboxmessage WHERE subscriber = %s",
-        (SUBSCRIBER,),
-    )[0][0]
-    relay_s = (last or t0) - t0
-    first_after = round(first - t0, 3) if first else None
-    relay_rate = round(done / relay_s, 1) if relay_s > 0 else None
-    _say(f"relay: {done} no-op events in {relay_s:.2f} s = {relay_rate}/s")
+    seconds = (last or t0) - t0
+    return {
+        "events": n,
+        "done": done,
+        "dead": dead,
+        "seconds": round(seconds, 3),
+        "events_per_s": round(done / seconds, 1) if seconds > 0 else None,
+        "first_event_after_s": round(first - t0, 3) if first else None,
+        "cpu": cpu,
+    }
 
-    # Celery: N no-op tasks queued where the worker is not listening, then let it consume.
+
+def _celery_round(b: Bench, *, n: int) -> dict[str, Any]:
+    """Queue `n` no-op tasks where the worker does not listen, let it consume them, time until the queue is empty.
+
+    At that moment at most `concurrency` prefetched no-op tasks may still be running (well under a millisecond
+    each), so the end is exact to within that.
+    """
+    import redis
+
+    from bench.tasks import NOOP_TASK
+    from config.celery import app
+
     r = redis.Redis.from_url(b.prepared.redis_url)
     r.delete(NOOP_QUEUE)
     with app.producer_or_acquire() as producer:
         for _ in range(n):
             app.send_task(NOOP_TASK, queue=NOOP_QUEUE, producer=producer)
-    queued = r.llen(NOOP_QUEUE)
+    queued = int(r.llen(NOOP_QUEUE))
     meter = b.meter()
     meter.start()
     t0 = time.time()
@@ -709,35 +726,61 @@ def scenario_relay(b: Bench) -> dict[str, Any]:
     deadline = time.monotonic() + b.plan.relay_timeout
     while r.llen(NOOP_QUEUE) > 0 and time.monotonic() < deadline:
         time.sleep(0.005)
-    celery_s = time.time() - t0
-    celery_cpu = meter.stop()
-    left = r.llen(NOOP_QUEUE)
+    seconds = time.time() - t0
+    cpu = meter.stop()
+    left = int(r.llen(NOOP_QUEUE))
     b.stack.set_consuming(NOOP_QUEUE, False)
-    celery_rate = round((queued - left) / celery_s, 1) if celery_s > 0 else None
-    _say(f"celery no-op: {queued - left} tasks in {celery_s:.2f} s = {celery_rate}/s")
-
+    r.delete(NOOP_QUEUE)
     return {
-        "setup": b.setup(events=n, drain_tasks=conc, outbox_batch_size=_setting("OUTBOX_BATCH_SIZE")),
-        "relay": {
-            "events": n,
-            "done": done,
-            "dead": dead,
-            "seconds": round(relay_s, 3),
-            "events_per_s": relay_rate,
-            "first_event_after_s": first_after,
-            "cpu": relay_cpu,
-        },
-        "celery_noop": {
-            "queued": queued,
-            "left": left,
-            "seconds": round(celery_s, 3),
-            "tasks_per_s": celery_rate,
-            "cpu": celery_cpu,
-            "end_rule": "the queue is empty (at most `concurrency` prefetched no-op tasks still running)",
-        },
+        "queued": queued,
+        "left": left,
+        "seconds": round(seconds, 3),
+        "tasks_per_s": round((queued - left) / seconds, 1) if seconds > 0 else None,
+        "cpu": cpu,
+    }
+
+
+def scenario_relay(b: Bench) -> dict[str, Any]:
+    """Scenario 4: rows for the no-op subscriber drained by the worker vs no-op Celery tasks, same workers.
+
+    The two alternate for `relay_rounds` rounds of `relay_events` each, and the median of each side is compared,
+    so that a burst of load from elsewhere on the machine does not decide the ratio.
+    """
+    n, rounds = b.plan.relay_events, b.plan.relay_rounds
+    leftover = b.sql("SELECT count(*) FROM payments_outboxmessage WHERE status = 'pending'")[0][0]
+    dropped = None
+    if leftover:
+        b.stack.set_consuming(BENCH_QUEUE, False)
+        dropped = b.drop_backlog()
+        b.stack.set_consuming(BENCH_QUEUE, True)
+    relay_runs, celery_runs = [], []
+    for k in range(rounds):
+        relay_runs.append(_relay_round(b, n=n, tag=f"noop{k}"))
+        celery_runs.append(_celery_round(b, n=n))
+        _say(
+            f"relay round {k + 1}: {relay_runs[-1]['events_per_s']} events/s; "
+            f"celery no-op: {celery_runs[-1]['tasks_per_s']} tasks/s"
+        )
+    relay_rate = _median([r["events_per_s"] for r in relay_runs])
+    celery_rate = _median([r["tasks_per_s"] for r in celery_runs])
+    return {
+        "setup": b.setup(
+            events_per_round=n,
+            rounds=rounds,
+            drain_tasks=b.shape.worker_concurrency,
+            outbox_batch_size=_setting("OUTBOX_BATCH_SIZE"),
+        ),
+        "relay": {"events_per_s": relay_rate, "rounds": relay_runs},
+        "celery_noop": {"tasks_per_s": celery_rate, "rounds": celery_runs},
         "ratio": stats.ratio(relay_rate, celery_rate),
+        "rule": "median of the rounds on each side; the rounds alternate relay, Celery, relay, Celery, …",
         "backlog_dropped_before": dropped,
     }
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = sorted(v for v in values if v is not None)
+    return statistics.median(present) if present else None
 
 
 def _setting(name: str) -> Any:
@@ -838,7 +881,6 @@ def machine() -> dict[str, Any]:
         memory_gb = round(psutil.virtual_memory().total / 2**30, 1)
     except ImportError:
         memory_gb = None
-    import statistics
     import timeit
 
     # A CPU speed reference: µs per `sum(range(1000))` (about 8–10 on an idle modern core). It moves with
