@@ -11,4 +11,5 @@ class BenchConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        """Register the `bench.noop` outbox subscriber (imported for its side effect)."""
         from bench import noop  # noqa: F401  (registers the `bench.noop` outbox subscriber)

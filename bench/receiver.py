@@ -33,6 +33,7 @@ def make_app(secret: str) -> web.Application:
     by_type: Counter[str] = Counter()
 
     async def hook(request: web.Request) -> web.Response:
+        """POST /: 204 when the signature verifies (and record the arrival), else 400."""
         body = await request.read()
         now = time.time()
         try:
@@ -52,6 +53,7 @@ def make_app(secret: str) -> web.Application:
         return web.Response(status=204)
 
     async def get_stats(request: web.Request) -> web.Response:
+        """GET /stats: counters."""
         return web.json_response(
             {
                 "verified": counts["verified"],
@@ -62,6 +64,7 @@ def make_app(secret: str) -> web.Application:
         )
 
     async def get_events(request: web.Request) -> web.Response:
+        """GET /events?type=…: first arrival (unix seconds) of each payment's event of that type."""
         seen = arrived.get(request.query.get("type", ""), {})
         return web.json_response({"events": [[p, t] for p, t in seen.items()]})
 
