@@ -7,7 +7,8 @@ without becoming the bottleneck. `POST /` verifies the Standard Webhooks signatu
 library (204 when it verifies, 400 otherwise) and records (event type, payment id, arrival time). The harness
 reads what arrived with:
 
-- `GET /stats` → `{"verified": n, "rejected": n, "duplicates": n, "by_type": {"payment.captured": n, …}}`;
+- `GET /stats[?since=T]` → `{"verified": n, "rejected": n, "duplicates": n, "by_type": {"payment.captured": n, …}}`
+  (with `since`, `by_type` counts only payments created at or after T, unix seconds, from the event body);
 - `GET /events?type=payment.captured` → `{"events": [[payment_id, unix_seconds], …]}` (first arrival of each
   payment, so retries do not count twice).
 """
@@ -19,6 +20,7 @@ import os
 import sys
 import time
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -29,8 +31,8 @@ def make_app(secret: str) -> web.Application:
     """The receiver's aiohttp application, verifying with the endpoint's `whsec_…` `secret`."""
     verifier = Webhook(secret)
     arrived: dict[str, dict[str, float]] = {}
+    created: dict[str, float] = {}  # payment id → its `created` (unix seconds), from the event body
     counts: Counter[str] = Counter()
-    by_type: Counter[str] = Counter()
 
     async def hook(request: web.Request) -> web.Response:
         """POST /: 204 when the signature verifies (and record the arrival), else 400."""
@@ -43,23 +45,30 @@ def make_app(secret: str) -> web.Application:
             return web.Response(status=400)
         counts["verified"] += 1
         kind = str(event.get("type"))
-        payment = str(event.get("data", {}).get("object", {}).get("id"))
+        obj = event.get("data", {}).get("object", {})
+        payment = str(obj.get("id"))
+        if payment not in created and obj.get("created"):
+            created[payment] = datetime.fromisoformat(str(obj["created"]).replace("Z", "+00:00")).timestamp()
         seen = arrived.setdefault(kind, {})
         if payment in seen:
             counts["duplicates"] += 1
         else:
             seen[payment] = now
-            by_type[kind] += 1
         return web.Response(status=204)
 
     async def get_stats(request: web.Request) -> web.Response:
-        """GET /stats: counters."""
+        """GET /stats[?since=unix seconds]: counters; `by_type` counts only payments created at or after `since`."""
+        since = float(request.query.get("since", "0"))
+        by_type = {
+            kind: sum(1 for p in seen if created.get(p, 0.0) >= since) if since else len(seen)
+            for kind, seen in arrived.items()
+        }
         return web.json_response(
             {
                 "verified": counts["verified"],
                 "rejected": counts["rejected"],
                 "duplicates": counts["duplicates"],
-                "by_type": dict(by_type),
+                "by_type": by_type,
             }
         )
 

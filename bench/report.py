@@ -104,7 +104,10 @@ def rows(results: dict[str, Any]) -> list[Row]:
             (
                 f"pipeline, burst of {_num(burst['payments'])}",
                 "payments/s end to end (complete?)",
-                f"{_num(burst['throughput_pps'])} ({'yes' if burst['complete'] else 'NO'})",
+                f"{_num(burst['throughput_pps'])} (complete)"
+                if burst["complete"]
+                else f"incomplete: {_num(burst['webhooks_received'])} of {_num(burst['payments'])} "
+                f"in {_num(burst['timeout_s'])} s",
                 "accept → captured + ledger + webhook verified",
                 "",
                 "≥ 500/s",
@@ -361,12 +364,12 @@ def chart(results: dict[str, Any], path: Path) -> bool:
 
     timeline = accept.get("chart_run") or []
     if timeline:
-        rate = _num(accept.get("chart_rate")) + ("" if accept.get("chart_sustainable") else " (not sustainable)")
+        rate = _num(accept.get("chart_rate")) + "/s" + ("" if accept.get("chart_sustainable") else ", not sustainable")
         t = [b["t"] for b in timeline]
-        top.plot(t, [_nan(b["p50_ms"]) for b in timeline], label=f"accept {rate}/s: P50", color="tab:blue", ls="--")
-        top.plot(t, [_nan(b["p99_ms"]) for b in timeline], label=f"accept {rate}/s: P99", color="tab:blue")
+        top.plot(t, [_nan(b["p50_ms"]) for b in timeline], label=f"accept {rate}: P50", color="tab:blue", ls="--")
+        top.plot(t, [_nan(b["p99_ms"]) for b in timeline], label=f"accept {rate}: P99", color="tab:blue")
         bottom.plot(
-            t, [b["inflight_max"] for b in timeline], label=f"accept {rate}/s: requests in flight", color="tab:blue"
+            t, [b["inflight_max"] for b in timeline], label=f"accept {rate}: requests in flight", color="tab:blue"
         )
     colours = ["tab:orange", "tab:red", "tab:purple"]
     for f, colour in zip(pipeline.get("fixed_rate", []), colours, strict=False):

@@ -203,7 +203,8 @@ class Bench:
             return list(cursor.fetchall()) if cursor.description else []
 
     def drop_backlog(self) -> dict[str, int]:
-        """Delete every pending outbox row and purge the bench queue (the worker must not be consuming).
+        """Delete every pending outbox row and purge the bench queue (the worker must not be consuming; this waits
+        for the tasks it is still running).
 
         Used after the API-only scenarios, whose accepted payments are not meant to be processed. Returns
         the counts removed. VACUUMs the outbox so its pending indexes are small again.
@@ -211,6 +212,9 @@ class Bench:
         from config.celery import app
 
         rows = self.sql("DELETE FROM payments_outboxmessage WHERE status = 'pending' RETURNING 1")
+        # Rows being handled right now write their follow-up rows when they finish: wait, then delete again.
+        self.stack.wait_idle(timeout=60)
+        rows += self.sql("DELETE FROM payments_outboxmessage WHERE status = 'pending' RETURNING 1")
         with app.connection_for_write() as conn:
             purged = conn.default_channel.queue_purge(BENCH_QUEUE) or 0
         self.sql("VACUUM (ANALYZE) payments_outboxmessage")
@@ -407,10 +411,10 @@ def scenario_accept_ceiling_replay(b: Bench) -> dict[str, dict[str, Any]]:
 
 class _Poller:
     """Samples the pipeline's backlog every `interval` seconds in a thread: payments accepted since `since`,
-    `payment.captured` webhooks received, and pending outbox rows (all subscribers)."""
+    their `payment.captured` webhooks received, and pending outbox rows (all subscribers)."""
 
-    def __init__(self, b: Bench, *, merchant_id: str, since: float, webhook_base: int, interval: float = 0.5):
-        self.b, self.merchant_id, self.since, self.base, self.interval = b, merchant_id, since, webhook_base, interval
+    def __init__(self, b: Bench, *, merchant_id: str, since: float, interval: float = 0.5):
+        self.b, self.merchant_id, self.since, self.interval = b, merchant_id, since, interval
         self.samples: list[dict[str, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -442,7 +446,7 @@ class _Poller:
                 pending = db.execute("SELECT count(*) FROM payments_outboxmessage WHERE status = 'pending'").fetchone()[
                     0
                 ]
-                delivered = receiver_stats(self.b)["by_type"].get("payment.captured", 0) - self.base
+                delivered = receiver_stats(self.b, since=self.since)["by_type"].get("payment.captured", 0)
                 self.samples.append(
                     {
                         "t": round(time.time() - self.t0, 2),
@@ -455,9 +459,10 @@ class _Poller:
                 self._stop.wait(self.interval)
 
 
-def receiver_stats(b: Bench) -> dict[str, Any]:
-    """The receiver's counters (GET /stats)."""
-    with urllib.request.urlopen(f"{b.receiver_url}/stats", timeout=5) as response:  # noqa: S310 (local URL)
+def receiver_stats(b: Bench, *, since: float = 0.0) -> dict[str, Any]:
+    """The receiver's counters (GET /stats), counting only payments created at or after `since` (unix s)."""
+    url = f"{b.receiver_url}/stats?since={since}"
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (local URL)
         return json.loads(response.read())
 
 
@@ -547,7 +552,7 @@ def scenario_pipeline(b: Bench) -> dict[str, Any]:
 
     # Burst
     since = _db_now(b)
-    poller = _Poller(b, merchant_id=merchant["id"], since=since, webhook_base=_captured_count(b))
+    poller = _Poller(b, merchant_id=merchant["id"], since=since)
     meter = b.meter()
     meter.start()
     poller.start()
@@ -602,7 +607,7 @@ def scenario_pipeline(b: Bench) -> dict[str, Any]:
     fixed = []
     for rate in p.pipeline_rates:
         since = _db_now(b)
-        poller = _Poller(b, merchant_id=merchant["id"], since=since, webhook_base=_captured_count(b))
+        poller = _Poller(b, merchant_id=merchant["id"], since=since)
         meter = b.meter()
         meter.start()
         poller.start()
@@ -650,10 +655,6 @@ def scenario_pipeline(b: Bench) -> dict[str, Any]:
             b.stack.set_consuming(BENCH_QUEUE, True)
     result["fixed_rate"] = fixed
     return result
-
-
-def _captured_count(b: Bench) -> int:
-    return int(receiver_stats(b)["by_type"].get("payment.captured", 0))
 
 
 # --- 4: relay vs Celery ---------------------------------------------------------------------------------------

@@ -287,6 +287,18 @@ class Stack:
         if not reply:
             raise RuntimeError(f"the Celery worker did not confirm {'add' if consuming else 'cancel'}_consumer")
 
+    def wait_idle(self, *, timeout: float) -> bool:
+        """Wait until the bench worker runs no task (Celery `inspect active`); False after `timeout` seconds."""
+        from config.celery import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            active = app.control.inspect(destination=[self.worker_hostname], timeout=1.0).active() or {}
+            if active and not any(active.values()):
+                return True
+            time.sleep(0.2)
+        return False
+
     def dead(self) -> list[str]:
         """Names of children that have exited."""
         return [name for name, proc in self.children.items() if proc.poll() is not None]
