@@ -149,6 +149,10 @@ def rows(results: dict[str, Any]) -> list[Row]:
                     "P99 → authorized ≤ 200 ms at 200/s; flat at 500/s",
                 )
             )
+    if pipeline and pipeline.get("ledger_verify"):
+        lv = pipeline["ledger_verify"]
+        verdict = {True: "all invariants hold", False: "BROKEN", None: f"could not run: {lv.get('error', '')[:60]}"}
+        out.append(("pipeline, afterwards", "manage.py ledger_verify", verdict[lv.get("ok")], "", "", ""))
     relay = s.get("relay")
     if relay:
         out.append(

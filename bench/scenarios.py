@@ -103,9 +103,9 @@ class Plan:
             pipeline_rates=(200, 500),
             pipeline_duration=30,
             pipeline_drain_timeout=45,
-            relay_events=8_000,
+            relay_events=5_000,
             relay_rounds=3,
-            relay_timeout=60,
+            relay_timeout=40,
             ledger_timeout=180,
         )
 
@@ -654,7 +654,30 @@ def scenario_pipeline(b: Bench) -> dict[str, Any]:
             entry["backlog_dropped"] = b.drop_backlog()
             b.stack.set_consuming(BENCH_QUEUE, True)
     result["fixed_rate"] = fixed
+    result["ledger_verify"] = ledger_verify(b)
+    _say(f"ledger_verify after the pipeline: {result['ledger_verify'].get('ok')}")
     return result
+
+
+def ledger_verify(b: Bench) -> dict[str, Any]:
+    """`manage.py ledger_verify --format json` on the bench database: the pipeline kept the ledger's invariants.
+
+    Returns {ok, exit_status, checks: [{name, examined, ok}]} or {ok: None, error} when it could not run.
+    """
+    proc = subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), "ledger_verify", "--format", "json"],
+        capture_output=True,
+        text=True,
+        cwd=BASE_DIR,
+        env=b.prepared.env,
+        timeout=120,
+        check=False,
+    )
+    parsed = _last_json(proc.stdout)
+    if parsed is None:
+        return {"ok": None, "exit_status": proc.returncode, "error": proc.stderr.strip()[-500:]}
+    checks = [{k: c.get(k) for k in ("name", "examined", "ok")} for c in parsed.get("checks", [])]
+    return {"ok": parsed.get("ok"), "exit_status": proc.returncode, "checks": checks}
 
 
 # --- 4: relay vs Celery ---------------------------------------------------------------------------------------
