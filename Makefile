@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint check-boundaries clean-data help
+.PHONY: run test lint bench bench-profile check-boundaries clean-data help
 
 help:
 	@echo "make run    start the stack (API :8000, admin, worker, beat, sandbox acquirer :8001)"
 	@echo "make test   run the test suite (embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set)"
 	@echo "make lint   ruff and the import-linter boundary contracts"
+	@echo "make bench  the benchmark (QUICK=1: under 2 minutes); results in bench/results/, see docs/performance.md"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
@@ -23,6 +24,12 @@ run: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m config.devstack test $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench $(if $(QUICK),--quick) $(BENCH_ARGS)
+
+bench-profile: $(STAMP)
+	$(BIN)/python -m bench.profile $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
