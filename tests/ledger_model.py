@@ -157,7 +157,7 @@ class Books:
         ]
         return self._post("refund", key, legs, guard=available)
 
-    def fee(self, key: str, m: int, currency: str, amount: int, *, guarded: bool) -> list[EntrySpec]:
+    def fee(self, key: str, m: int, currency: str, amount: int, guarded: bool) -> list[EntrySpec]:
         """`fee`: Dr merchant available / Cr platform fees (revenue); optionally refused on overdraft."""
         available = self.merchant(m, AccountPurpose.MERCHANT_AVAILABLE, currency)
         legs = [

@@ -73,12 +73,14 @@ def test_sequences_of_postings_match_the_model_and_every_refusal_is_predicted(op
     model = Model()
     payments: dict[int, PaymentState] = {}
 
-    def expect(error: type[Exception] | None, call: Callable[[], list[EntrySpec]], *, replay: bool = False) -> None:
+    def expect(
+        error: type[Exception] | None, call: Callable[..., list[EntrySpec]], *args: Any, replay: bool = False
+    ) -> None:
         if error is not None:
             with pytest.raises(error):
-                call()
+                call(*args)
             return
-        entries = call()
+        entries = call(*args)
         if not replay:
             model.apply(entries)
 
@@ -88,13 +90,17 @@ def test_sequences_of_postings_match_the_model_and_every_refusal_is_predicted(op
             p, m, cur, amount = args
             state = payments.get(p)
             if state is None:
-                expect(None, lambda: books.authorize(f"p{p}", m, cur, amount))
+                expect(None, books.authorize, f"p{p}", m, cur, amount)
                 payments[p] = PaymentState(merchant=m, currency=cur, held=amount)
             else:
                 same = (state.merchant, state.currency, state.held) == (m, cur, amount)
                 expect(
                     None if same else IdempotencyConflict,
-                    lambda: books.authorize(f"p{p}", m, cur, amount),
+                    books.authorize,
+                    f"p{p}",
+                    m,
+                    cur,
+                    amount,
                     replay=True,
                 )
         elif name in ("capture", "void"):
@@ -115,7 +121,12 @@ def test_sequences_of_postings_match_the_model_and_every_refusal_is_predicted(op
                 replay = state.resolved == "capture"
                 expect(
                     error,
-                    lambda: books.capture(f"p{p}", state.merchant, state.currency, state.held, amount),
+                    books.capture,
+                    f"p{p}",
+                    state.merchant,
+                    state.currency,
+                    state.held,
+                    amount,
                     replay=replay,
                 )
                 if error is None and not replay:
@@ -123,7 +134,7 @@ def test_sequences_of_postings_match_the_model_and_every_refusal_is_predicted(op
             else:
                 error = HoldAlreadyResolved if state.resolved == "capture" else None
                 replay = state.resolved == "void"
-                expect(error, lambda: books.void(f"p{p}", state.merchant, state.currency, state.held), replay=replay)
+                expect(error, books.void, f"p{p}", state.merchant, state.currency, state.held, replay=replay)
                 if error is None:
                     state.resolved = "void"
         elif name == "settle":
@@ -132,7 +143,11 @@ def test_sequences_of_postings_match_the_model_and_every_refusal_is_predicted(op
                 continue
             expect(
                 None,
-                lambda: books.settle(f"p{args[0]}", state.merchant, state.currency, state.captured),
+                books.settle,
+                f"p{args[0]}",
+                state.merchant,
+                state.currency,
+                state.captured,
                 replay=state.settled,
             )
             state.settled = True
@@ -141,9 +156,9 @@ def test_sequences_of_postings_match_the_model_and_every_refusal_is_predicted(op
             available = model.balance(books.merchant(m, AccountPurpose.MERCHANT_AVAILABLE, cur)).available
             if name == "refund":
                 error = InsufficientFunds if available - amount < 0 else None
-                expect(error, lambda: books.refund(f"refund:{i}", m, cur, amount))
+                expect(error, books.refund, f"refund:{i}", m, cur, amount)
             else:
-                expect(None, lambda: books.fee(f"fee:{i}", m, cur, amount, guarded=False))
+                expect(None, books.fee, f"fee:{i}", m, cur, amount, False)
 
     assert_ledger_matches(books, model)
 
