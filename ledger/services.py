@@ -288,7 +288,10 @@ def _write(
 ) -> LedgerTransaction:
     """Insert one ledger transaction and its entries (sorted by account, so balance rows lock in one order).
 
-    A concurrent posting with the same idempotency key wins the unique index; this one then replays it.
+    Idempotency rests on the unique indexes, not on a look-up first (one round trip less per posting): when the
+    key exists (a retry, or a concurrent posting that won), the savepoint is rolled back and the existing ledger
+    transaction is replayed (returned if its content is the same, IdempotencyConflict if not); otherwise
+    `on_conflict` may turn the violation into a domain error (a hold already resolved, a reversal repeated).
     """
     try:
         with transaction.atomic():
@@ -357,12 +360,9 @@ def transaction_post(
     """
     _check_legs(legs)
     entries: list[_EntrySpec] = [(leg.account, leg.side, False, leg.amount) for leg in legs]
-    kind = LedgerTransaction.Kind.POSTED
-    if (existing := _existing(idempotency_key)) is not None:
-        return _replay(existing, code=code, kind=kind, reference=reference, entries=entries)
     return _write(
         code=code,
-        kind=kind,
+        kind=LedgerTransaction.Kind.POSTED,
         reference=reference,
         idempotency_key=idempotency_key,
         entries=entries,
@@ -393,12 +393,9 @@ def hold_create(
     legs = [Leg(account=debit, side=Side.DEBIT, amount=amount), Leg(account=credit, side=Side.CREDIT, amount=amount)]
     _check_legs(legs)
     entries: list[_EntrySpec] = [(leg.account, leg.side, True, leg.amount) for leg in legs]
-    kind = LedgerTransaction.Kind.PENDING
-    if (existing := _existing(idempotency_key)) is not None:
-        return _replay(existing, code=code, kind=kind, reference=reference, entries=entries)
     return _write(
         code=code,
-        kind=kind,
+        kind=LedgerTransaction.Kind.PENDING,
         reference=reference,
         idempotency_key=idempotency_key,
         entries=entries,
@@ -427,14 +424,11 @@ def _resolve(
     entries: list[_EntrySpec] = [(_ref(e), Side(e.side), True, -e.amount) for e in hold_entries]
     if amount:
         entries += [(_ref(e), Side(e.side), False, amount) for e in hold_entries]
-    if (existing := _existing(idempotency_key)) is not None:
-        return _replay(existing, code=code, kind=kind, reference=reference, pending_of=hold, entries=entries)
 
     def already_resolved() -> None:
         if LedgerTransaction.objects.filter(pending_of=hold).exists():
             raise HoldAlreadyResolved(f"hold {hold.pk} is already resolved")
 
-    already_resolved()
     return _write(
         code=code,
         kind=kind,
@@ -505,18 +499,14 @@ def transaction_reverse(
     flip = {Side.DEBIT: Side.CREDIT, Side.CREDIT: Side.DEBIT}
     entries: list[_EntrySpec] = [(_ref(e), flip[Side(e.side)], False, e.amount) for e in posted]
     reference = original.reference if reference is None else reference
-    kind = LedgerTransaction.Kind.POSTED
-    if (existing := _existing(idempotency_key)) is not None:
-        return _replay(existing, code=code, kind=kind, reference=reference, reverses=original, entries=entries)
 
     def already_reversed() -> None:
         if LedgerTransaction.objects.filter(reverses=original).exists():
             raise NotReversible(f"ledger transaction {original.pk} is already reversed")
 
-    already_reversed()
     return _write(
         code=code,
-        kind=kind,
+        kind=LedgerTransaction.Kind.POSTED,
         reference=reference,
         idempotency_key=idempotency_key,
         entries=entries,
