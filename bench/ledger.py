@@ -15,8 +15,11 @@ Scenarios: `distinct` (every merchant has its own receivable: postings share no 
 debits the one platform receivable, whose balance is sharded: the design in docs/ledger.md) and `shared-hot`
 (the same account with a single balance row: the hot row the design avoids).
 
+The scenarios are interleaved over `--rounds` rounds and each figure is the median of its rounds, so a burst of
+other work on a shared machine skews one round, not one scenario; the load average is recorded with the results.
 Prints a table and writes JSON to bench/results/ledger-<UTC time>.json. Throughput is reported, never asserted:
-it depends on the machine. `--quick` (about a minute) uses short runs. Drops the bench database at the end.
+it depends on the machine. `--quick` (about a minute: one round of 6 s runs); the default is 3 rounds of 15 s
+(about 5 minutes). Drops the bench database at the end.
 Needs DATABASE_URL (or the embedded PostgreSQL of `make run`) and pgbench (PGBENCH, default /usr/bin/pgbench).
 """
 
@@ -30,6 +33,7 @@ import platform
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -234,10 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ledger", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs (about a minute in all)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients (processes / pgbench -c)")
-    parser.add_argument("--seconds", type=float, default=None, help="seconds per measurement (quick 6, else 20)")
+    parser.add_argument("--seconds", type=float, default=None, help="seconds per measurement (quick 6, else 15)")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="interleaved rounds; medians are reported (quick 1, else 3)"
+    )
     parser.add_argument("--merchants", type=int, default=1000, help="merchants postings are spread over")
     args = parser.parse_args(argv)
-    seconds = args.seconds or (6.0 if args.quick else 20.0)
+    seconds = args.seconds or (6.0 if args.quick else 15.0)
+    rounds = args.rounds or (1 if args.quick else 3)
     pgbench = os.environ.get("PGBENCH", "/usr/bin/pgbench")
     if not shutil.which(pgbench):
         print(f"pgbench not found at {pgbench} (set PGBENCH)", file=sys.stderr)
@@ -251,28 +259,50 @@ def main(argv: list[str] | None = None) -> int:
     original = connection.settings_dict["NAME"]
     print(f"creating database {connection.settings_dict['TEST']['NAME']} …", flush=True)
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False, serialize=False)
-    rows = []
+    samples: dict[str, dict[str, list[float]]] = {sc.name: {"ledger": [], "pgbench": []} for sc in SCENARIOS}
+    load_before = os.getloadavg()
     try:
         machine = _machine()
         for scenario in SCENARIOS:
             _open_accounts(scenario, args.merchants)
         sql = statements_per_posting(SCENARIOS[1])
-        for scenario in SCENARIOS:
-            print(f"{scenario.name}: ledger …", end=" ", flush=True)
-            ledger = run_ledger(scenario, clients=args.clients, seconds=seconds, merchants=args.merchants)
-            print("pgbench …", end=" ", flush=True)
-            ceiling = run_pgbench(
-                scenario, clients=args.clients, seconds=seconds, merchants=args.merchants, pgbench=pgbench
-            )
-            print("done", flush=True)
-            rows.append({**asdict(scenario), "ledger_per_s": ledger, "pgbench_tps": ceiling, "ratio": ledger / ceiling})
+        for r in range(rounds):
+            for scenario in SCENARIOS:
+                print(f"round {r + 1}/{rounds} {scenario.name}: ledger …", end=" ", flush=True)
+                ledger = run_ledger(scenario, clients=args.clients, seconds=seconds, merchants=args.merchants)
+                print("pgbench …", end=" ", flush=True)
+                ceiling = run_pgbench(
+                    scenario, clients=args.clients, seconds=seconds, merchants=args.merchants, pgbench=pgbench
+                )
+                print(f"{ledger:.0f}/s, {ceiling:.0f}/s", flush=True)
+                samples[scenario.name]["ledger"].append(ledger)
+                samples[scenario.name]["pgbench"].append(ceiling)
     finally:
         connection.creation.destroy_test_db(original, verbosity=0)
+    load_after = os.getloadavg()
+    rows = []
+    for scenario in SCENARIOS:
+        ledger, ceiling = (statistics.median(samples[scenario.name][k]) for k in ("ledger", "pgbench"))
+        rows.append(
+            {
+                **asdict(scenario),
+                "ledger_per_s": ledger,
+                "pgbench_tps": ceiling,
+                "ratio": ledger / ceiling,
+                "samples": samples[scenario.name],
+            }
+        )
 
     by = {r["name"]: r for r in rows}
     print()
-    print(f"Ledger postings/s vs pgbench, same SQL, same database ({args.clients} clients, {seconds:g} s each)")
+    print(
+        f"Ledger postings/s vs pgbench, same SQL, same database ({args.clients} clients, {seconds:g} s runs, "
+        f"median of {rounds} interleaved round(s))"
+    )
     print(f"machine: {machine['cpus']} × {machine['cpu']}, PostgreSQL {machine['postgresql']}")
+    print(f"load average before/after: {load_before[0]:.1f} / {load_after[0]:.1f}")
+    if max(load_before[0], load_after[0]) > (machine["cpus"] or 1):
+        print("note: the machine was busy with other work; compare ratios within this run, not absolute rates")
     print(f"{'scenario':<12} {'':<50} {'ledger/s':>9} {'pgbench/s':>10} {'ledger÷pgbench':>15}")
     for r in rows:
         print(
@@ -300,7 +330,9 @@ def main(argv: list[str] | None = None) -> int:
                 "quick": args.quick,
                 "clients": args.clients,
                 "seconds": seconds,
+                "rounds": rounds,
                 "merchants": args.merchants,
+                "load_average": {"before": load_before, "after": load_after},
                 "machine": machine,
                 "scenarios": rows,
                 "relative_to_distinct": shared_vs,
