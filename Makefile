@@ -4,13 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-profile check-boundaries clean-data help
+.PHONY: run test lint bench bench-profile bench-ledger check-boundaries clean-data help
 
 help:
 	@echo "make run    start the stack (API :8000, admin, worker, beat, sandbox acquirer :8001)"
 	@echo "make test   run the test suite (embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set)"
 	@echo "make lint   ruff and the import-linter boundary contracts"
 	@echo "make bench  the benchmark (QUICK=1: under 2 minutes); results in bench/results/, see docs/performance.md"
+	@echo "make bench-ledger  ledger postings/s vs pgbench on the same SQL (BENCH_ARGS=--quick for a short run)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
@@ -39,3 +40,6 @@ lint: $(STAMP)
 clean-data:
 	-$(BIN)/python -m config.devstack stop-services
 	rm -rf .data
+
+bench-ledger: $(STAMP)
+	$(BIN)/python -m bench.ledger $(BENCH_ARGS)

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from ledger.models import Account, Entry, LedgerTransaction
+from ledger.models import Account, AccountBalance, Entry, LedgerSeal, LedgerTransaction, VerificationRun
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -41,7 +41,7 @@ class EntryInline(admin.TabularInline):
 class AccountAdmin(ReadOnlyAdmin):
     """Ledger accounts."""
 
-    list_display = ("id", "owner", "purpose", "type", "currency", "created_at")
+    list_display = ("id", "owner", "purpose", "type", "currency", "balance_shards", "created_at")
     list_filter = ("purpose", "type", "currency")
     search_fields = ("owner",)
 
@@ -54,3 +54,26 @@ class LedgerTransactionAdmin(ReadOnlyAdmin):
     list_filter = ("code", "kind")
     search_fields = ("reference", "idempotency_key")
     inlines = [EntryInline]
+
+
+@admin.register(AccountBalance)
+class AccountBalanceAdmin(ReadOnlyAdmin):
+    """Stored balance rows (one per shard), kept by a trigger on entry inserts."""
+
+    list_display = ("account", "shard", "posted_debits", "posted_credits", "pending_debits", "pending_credits")
+    search_fields = ("account__owner",)
+
+
+@admin.register(LedgerSeal)
+class LedgerSealAdmin(ReadOnlyAdmin):
+    """The hash chain: one seal per ledger transaction, in sealing order."""
+
+    list_display = ("seq", "transaction", "hash", "sealed_at")
+
+
+@admin.register(VerificationRun)
+class VerificationRunAdmin(ReadOnlyAdmin):
+    """Recorded ledger_verify runs (command and nightly task)."""
+
+    list_display = ("id", "source", "ok", "failures", "started_at", "finished_at", "head_seq")
+    list_filter = ("ok", "source")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -54,6 +55,12 @@ ACCOUNT_TYPES: dict[AccountPurpose, AccountType] = {
 
 PLATFORM_OWNER = "platform"
 
+#: Purposes of a merchant's own accounts. Their balance is one row (one shard), so a balance check on them can
+#: lock it and stay exact (refunds, payouts). Every other (platform) purpose is sharded: see docs/ledger.md.
+MERCHANT_PURPOSES: frozenset[AccountPurpose] = frozenset(
+    {AccountPurpose.MERCHANT_PENDING, AccountPurpose.MERCHANT_AVAILABLE, AccountPurpose.MERCHANT_RESERVE}
+)
+
 
 @dataclass(frozen=True, kw_only=True)
 class AccountRef:
@@ -92,3 +99,81 @@ class Balance:
     posted: int
     pending: int
     available: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class MovementLine:
+    """How one ledger transaction changed one account of an owner, in minor units on the account's normal side.
+
+    `purpose` names the account; `posted` and `pending` are the changes of its posted and pending balances.
+    """
+
+    purpose: str
+    currency: str
+    posted: int
+    pending: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Movement:
+    """One ledger transaction as seen by one owner (a merchant's balance transaction), in one currency.
+
+    `net`: the change of the owner's posted balances (credit-normal accounts: credits − debits), minor units.
+    `fee`: revenue the platform recognised in the same ledger transaction (credits − debits on `fees` accounts).
+    `amount`: `net + fee`, the gross. `pending`: the change of the owner's pending (held) balances.
+    """
+
+    transaction_id: int
+    code: str
+    kind: str
+    reference: str
+    description: str
+    created_at: datetime
+    currency: str
+    amount: int
+    fee: int
+    net: int
+    pending: int
+    lines: tuple[MovementLine, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChainStatus:
+    """The state of the ledger's hash chain (docs/ledger.md, "Hash chain").
+
+    `sealed`: ledger transactions chained so far; `head_seq`/`head_hash`: the last link (0 and the genesis hash
+    when empty); `unsealed`: committed ledger transactions not chained yet; `oldest_unsealed_age`: seconds since
+    the oldest of them was created (0.0 when none).
+    """
+
+    sealed: int
+    head_seq: int
+    head_hash: str
+    unsealed: int
+    oldest_unsealed_age: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class SealReport:
+    """What one sealing run did: ledger transactions chained, and the chain head afterwards."""
+
+    sealed: int
+    head_seq: int
+    head_hash: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerificationSummary:
+    """The outcome of one `ledger_verify` run as recorded in the ledger (for metrics and the runbook).
+
+    `failures`: broken invariants found (0 when `ok`). Times are aware datetimes (UTC).
+    """
+
+    id: int
+    source: str
+    ok: bool
+    failures: int
+    started_at: datetime
+    finished_at: datetime
+    head_seq: int
+    head_hash: str

@@ -23,3 +23,20 @@ class NotAHold(LedgerError):
 
 class HoldAmountExceeded(LedgerError):
     """Posting more than the hold's amount."""
+
+
+class InsufficientFunds(LedgerError):
+    """A posting would take an account's available balance below zero, and the caller asked for it to be
+    refused (`no_overdraft=`). Nothing is written."""
+
+
+class IdempotencyConflict(LedgerError):
+    """An idempotency key was reused for a different ledger transaction (other code, reference, hold or legs).
+
+    Like TigerBeetle's transfer ids: a retry must repeat the same fields; different fields are an error, not a
+    second ledger transaction.
+    """
+
+
+class NotReversible(LedgerError):
+    """The ledger transaction cannot be reversed: a hold (void it instead), or one that was already reversed."""

@@ -1,39 +1,64 @@
-"""Ledger read services: balances and ledger transactions by reference."""
+"""Ledger read services: balances, ledger transactions by reference or owner, the hash chain, verification runs.
+
+Balances come from the stored `ledger_balance` rows (sums kept by a trigger on every entry insert; a platform
+account's shards are added up), so a read costs one row per shard, however long the ledger.
+"""
 
 from __future__ import annotations
 
-from django.db.models import Q, Sum
+from collections import defaultdict
+from collections.abc import Iterable
 
-from ledger.contracts import AccountRef, AccountType, Balance, Side
-from ledger.models import Account, Entry, LedgerTransaction
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
+
+from ledger import chain
+from ledger.contracts import (
+    AccountPurpose,
+    AccountRef,
+    AccountType,
+    Balance,
+    ChainStatus,
+    Movement,
+    MovementLine,
+    Side,
+    VerificationSummary,
+)
+from ledger.models import Account, AccountBalance, Entry, LedgerSeal, LedgerTransaction, VerificationRun
+
+_SUMS = ("posted_debits", "posted_credits", "pending_debits", "pending_credits")
 
 
-def _sums(account_ids: list[int]) -> dict[tuple[int, str, bool], int]:
+def _sums(account_ids: list[int]) -> dict[int, dict[str, int]]:
     rows = (
-        Entry.objects.filter(account_id__in=account_ids)
-        .values("account_id", "side", "pending")
-        .annotate(total=Sum("amount"))
+        AccountBalance.objects.filter(account_id__in=account_ids)
+        .values("account_id")
+        .annotate(**{f"t_{name}": Sum(name) for name in _SUMS})
     )
-    return {(r["account_id"], r["side"], r["pending"]): int(r["total"]) for r in rows}
+    return {r["account_id"]: {name: int(r[f"t_{name}"] or 0) for name in _SUMS} for r in rows}
 
 
-def _balance_of(account: Account, sums: dict[tuple[int, str, bool], int]) -> Balance:
-    def s(side: Side, pending: bool) -> int:
-        return sums.get((account.pk, side.value, pending), 0)
-
-    debit_normal = AccountType(account.type).debit_normal
-    normal, contra = (Side.DEBIT, Side.CREDIT) if debit_normal else (Side.CREDIT, Side.DEBIT)
-    posted = s(normal, False) - s(contra, False)
-    pending = s(normal, True) - s(contra, True)
-    available = posted - s(contra, True)
-    return Balance(currency=account.currency, posted=posted, pending=pending, available=available)
+def _balance_of(account: Account, sums: dict[int, dict[str, int]]) -> Balance:
+    s = sums.get(account.pk, dict.fromkeys(_SUMS, 0))
+    if AccountType(account.type).debit_normal:
+        posted = s["posted_debits"] - s["posted_credits"]
+        pending = s["pending_debits"] - s["pending_credits"]
+        outgoing = s["pending_credits"]
+    else:
+        posted = s["posted_credits"] - s["posted_debits"]
+        pending = s["pending_credits"] - s["pending_debits"]
+        outgoing = s["pending_debits"]
+    return Balance(currency=account.currency, posted=posted, pending=pending, available=posted - outgoing)
 
 
 def balance_get(*, ref: AccountRef) -> Balance:
-    """Balances of one account in minor units (zeros when the account was never used).
+    """Balances of one account in minor units, on its normal side (zeros when the account was never used).
 
     `posted`: posted credits − debits (credit-normal) or debits − credits (debit-normal).
     `pending`: the same over open holds. `available`: `posted` minus outgoing holds.
+    Read from the stored balance rows (one per shard): exact as of the query's snapshot.
     """
     account = Account.objects.filter(owner=ref.owner, purpose=ref.purpose, currency=ref.currency).first()
     if account is None:
@@ -42,7 +67,7 @@ def balance_get(*, ref: AccountRef) -> Balance:
 
 
 def balances_for_owner(*, owner: str) -> dict[tuple[str, str], Balance]:
-    """All balances of `owner`'s accounts, keyed by (purpose, currency)."""
+    """All balances of `owner`'s accounts, keyed by (purpose, currency); minor units as in `balance_get`."""
     accounts = list(Account.objects.filter(owner=owner))
     sums = _sums([a.pk for a in accounts])
     return {(a.purpose, a.currency): _balance_of(a, sums) for a in accounts}
@@ -64,6 +89,63 @@ def hold_for_reference(*, reference: str, code: str) -> LedgerTransaction | None
     )
 
 
+def transactions_for_owner(*, owner: str) -> QuerySet[LedgerTransaction]:
+    """Ledger transactions with at least one entry on an account of `owner` (unordered; callers page by id)."""
+    return LedgerTransaction.objects.filter(id__in=Entry.objects.filter(account__owner=owner).values("transaction_id"))
+
+
+def movements_for_owner(*, owner: str, transaction_ids: Iterable[int]) -> dict[int, list[Movement]]:
+    """How each of these ledger transactions moved `owner`'s balances, one Movement per currency it touched.
+
+    Amounts in minor units on the normal side of `owner`'s accounts (credit-normal for a merchant's: a credit
+    is +). `fee` is what the platform's `fees` accounts earned in the same ledger transaction. Ledger
+    transactions that do not touch `owner` are absent.
+    """
+    ids = list(transaction_ids)
+    if not ids:
+        return {}
+    txns = {t.pk: t for t in LedgerTransaction.objects.filter(pk__in=ids)}
+    entries = (
+        Entry.objects.filter(transaction_id__in=ids)
+        .filter(Q(account__owner=owner) | Q(account__purpose=AccountPurpose.FEES))
+        .select_related("account")
+        .order_by("id")
+    )
+    lines: dict[tuple[int, str], dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    fees: dict[tuple[int, str], int] = defaultdict(int)
+    for e in entries:
+        sign = 1 if (e.side == Side.DEBIT) == AccountType(e.account.type).debit_normal else -1
+        if e.account.owner == owner:
+            lines[(e.transaction_id, e.currency)][e.account.purpose][1 if e.pending else 0] += sign * e.amount
+        elif not e.pending:
+            fees[(e.transaction_id, e.currency)] += sign * e.amount
+    result: dict[int, list[Movement]] = defaultdict(list)
+    for (txn_id, currency), by_purpose in sorted(lines.items()):
+        txn = txns[txn_id]
+        net = sum(posted for posted, _ in by_purpose.values())
+        fee = fees.get((txn_id, currency), 0)
+        result[txn_id].append(
+            Movement(
+                transaction_id=txn_id,
+                code=txn.code,
+                kind=txn.kind,
+                reference=txn.reference,
+                description=txn.description,
+                created_at=txn.created_at,
+                currency=currency,
+                amount=net + fee,
+                fee=fee,
+                net=net,
+                pending=sum(pending for _, pending in by_purpose.values()),
+                lines=tuple(
+                    MovementLine(purpose=purpose, currency=currency, posted=posted, pending=pending)
+                    for purpose, (posted, pending) in sorted(by_purpose.items())
+                ),
+            )
+        )
+    return dict(result)
+
+
 def unbalanced_transactions() -> list[int]:
     """Ids of ledger transactions whose debits and credits differ per currency and phase (should be empty)."""
     rows = Entry.objects.values("transaction_id", "currency", "pending").annotate(
@@ -71,3 +153,62 @@ def unbalanced_transactions() -> list[int]:
         credits=Sum("amount", filter=Q(side=Side.CREDIT)),
     )
     return sorted({r["transaction_id"] for r in rows if (r["debits"] or 0) != (r["credits"] or 0)})
+
+
+def chain_status() -> ChainStatus:
+    """How far the hash chain reaches: sealed count and head, unsealed count and the age of the oldest (s).
+
+    Counts the unsealed ledger transactions the sealer looks at (ids above the highest sealed one, or created in
+    the last LEDGER_SEAL_LOOKBACK seconds): an index range, cheap enough for every metrics scrape. Older unsealed
+    ones are `ledger_verify`'s business (`sealed_in_time`).
+    """
+    head = LedgerSeal.objects.order_by("-seq").values_list("seq", "hash").first()
+    max_sealed = LedgerSeal.objects.order_by("-transaction_id").values_list("transaction_id", flat=True).first()
+    lookback = float(getattr(settings, "LEDGER_SEAL_LOOKBACK", 3600.0))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT count(*), min(t.created_at) FROM ledger_transaction t
+            WHERE (t.id > %s OR t.created_at >= now() - make_interval(secs => %s))
+              AND NOT EXISTS (SELECT 1 FROM ledger_seal s WHERE s.transaction_id = t.id)
+            """,
+            [max_sealed or 0, lookback],
+        )
+        unsealed, oldest = cursor.fetchone()
+    return ChainStatus(
+        sealed=head[0] if head else 0,
+        head_seq=head[0] if head else 0,
+        head_hash=head[1] if head else chain.GENESIS,
+        unsealed=int(unsealed),
+        oldest_unsealed_age=max(0.0, (timezone.now() - oldest).total_seconds()) if oldest else 0.0,
+    )
+
+
+def _summary(run: VerificationRun) -> VerificationSummary:
+    return VerificationSummary(
+        id=run.pk,
+        source=run.source,
+        ok=run.ok,
+        failures=run.failures,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        head_seq=run.head_seq,
+        head_hash=run.head_hash,
+    )
+
+
+def verification_last(*, ok: bool | None = None) -> VerificationSummary | None:
+    """The most recent recorded verification run (only successful ones with `ok=True`), or None."""
+    qs = VerificationRun.objects.order_by("-id")
+    if ok is not None:
+        qs = qs.filter(ok=ok)
+    run = qs.first()
+    return _summary(run) if run is not None else None
+
+
+def verification_counts() -> dict[bool, int]:
+    """How many recorded verification runs passed (True) and failed (False)."""
+    counts = {True: 0, False: 0}
+    for row in VerificationRun.objects.values("ok").annotate(n=Count("id")):
+        counts[bool(row["ok"])] = int(row["n"])
+    return counts

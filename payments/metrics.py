@@ -6,6 +6,14 @@ The business series are read from PostgreSQL at scrape time, so they are exact w
 - `clearhouse_outbox_pending{subscriber}`, `clearhouse_outbox_dead_letters{subscriber}` (gauges);
 - `clearhouse_outbox_lag_seconds`: age in seconds of the oldest due pending outbox row (0 when none).
 With several gunicorn workers set PROMETHEUS_MULTIPROC_DIR (as `make run` does) so request metrics add up.
+
+Ledger series (LedgerCollector, from ledger.selectors; docs/ledger.md, docs/operations.md):
+- `clearhouse_ledger_verify_failures`: broken invariants found by the last `ledger_verify` run (gauge);
+- `clearhouse_ledger_verify_last_run_timestamp_seconds`, `clearhouse_ledger_verify_last_success_timestamp_seconds`
+  (Unix time; absent before the first run);
+- `clearhouse_ledger_verify_runs_total{result="ok"|"failed"}` (counter);
+- `clearhouse_ledger_sealed_transactions`, `clearhouse_ledger_unsealed_transactions`,
+  `clearhouse_ledger_oldest_unsealed_seconds`: how far the hash chain reaches.
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from ledger import selectors as ledger_selectors
 
 
 class BusinessCollector(Collector):
@@ -61,6 +71,49 @@ class BusinessCollector(Collector):
             yield lag
 
 
+class LedgerCollector(Collector):
+    """Collects the ledger's verification and hash-chain series listed in the module docstring."""
+
+    def collect(self) -> Iterator[Metric]:
+        last = ledger_selectors.verification_last()
+        failures = GaugeMetricFamily(
+            "clearhouse_ledger_verify_failures", "Broken ledger invariants found by the last ledger_verify run"
+        )
+        failures.add_metric([], last.failures if last else 0)
+        yield failures
+        if last is not None:
+            yield GaugeMetricFamily(
+                "clearhouse_ledger_verify_last_run_timestamp_seconds",
+                "When the last ledger_verify run finished (Unix time)",
+                value=last.finished_at.timestamp(),
+            )
+        last_ok = ledger_selectors.verification_last(ok=True)
+        if last_ok is not None:
+            yield GaugeMetricFamily(
+                "clearhouse_ledger_verify_last_success_timestamp_seconds",
+                "When the last passing ledger_verify run finished (Unix time)",
+                value=last_ok.finished_at.timestamp(),
+            )
+        runs = CounterMetricFamily("clearhouse_ledger_verify_runs", "ledger_verify runs, by result", labels=["result"])
+        for ok, count in ledger_selectors.verification_counts().items():
+            runs.add_metric(["ok" if ok else "failed"], count)
+        yield runs
+        status = ledger_selectors.chain_status()
+        yield GaugeMetricFamily(
+            "clearhouse_ledger_sealed_transactions", "Ledger transactions in the hash chain", value=status.sealed
+        )
+        yield GaugeMetricFamily(
+            "clearhouse_ledger_unsealed_transactions",
+            "Committed ledger transactions not yet in the hash chain",
+            value=status.unsealed,
+        )
+        yield GaugeMetricFamily(
+            "clearhouse_ledger_oldest_unsealed_seconds",
+            "Age of the oldest unsealed ledger transaction (seconds; 0 when none)",
+            value=status.oldest_unsealed_age,
+        )
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """The Prometheus text exposition of process metrics (multiprocess-aware) and BusinessCollector."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -72,5 +125,6 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         process_registry = prometheus_client.REGISTRY
     business_registry = prometheus_client.CollectorRegistry()
     business_registry.register(BusinessCollector())
+    business_registry.register(LedgerCollector())
     body = prometheus_client.generate_latest(process_registry) + prometheus_client.generate_latest(business_registry)
     return HttpResponse(body, content_type=prometheus_client.CONTENT_TYPE_LATEST)

@@ -2,6 +2,10 @@
 
 Tests run against the real PostgreSQL and Redis of `make test` (DATABASE_URL/REDIS_URL or the embedded ones).
 The processor is the real sandbox acquirer, served over HTTP from a thread; nothing of our own is mocked.
+
+After every test that left ledger traffic, the ledger is sealed and every `ledger_verify` check is run on it
+before the database is flushed (`pytest_runtest_teardown` below): a broken invariant fails that test. Tests that
+break the ledger on purpose carry `@pytest.mark.ledger_tampered`.
 """
 
 from __future__ import annotations
@@ -183,3 +187,58 @@ def close_connection_after(fn: Callable[..., Any]) -> Callable[..., Any]:
             connection.close()
 
     return wrapped
+
+
+# --- ledger_verify after every test's ledger traffic -----------------------------------------------------------
+
+_LEDGER_CHECKED = pytest.StashKey[dict[str, int]]()
+
+
+def _uses_database(item: pytest.Item) -> bool:
+    fixtures = getattr(item, "fixturenames", ())
+    return item.get_closest_marker("django_db") is not None or "db" in fixtures or "transactional_db" in fixtures
+
+
+def _verify_ledger_traffic() -> tuple[int, list[str]]:
+    """Seal and check the ledger as the test left it; returns (ledger transactions checked, failures)."""
+    from ledger import services as ledger_services
+    from ledger.models import LedgerTransaction
+    from ledger.verify import run_checks
+
+    count = LedgerTransaction.objects.count()
+    if not count:
+        return 0, []
+    ledger_services.chain_seal()
+    return count, [f"{r.name}: {f}" for r in run_checks() for f in r.failures]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Before the test's fixtures are torn down (and the database flushed), run `ledger_verify`'s checks over
+    the ledger the test built; after teardown, fail the test if any invariant is broken."""
+    failures: list[str] = []
+    stats = item.config.stash.setdefault(_LEDGER_CHECKED, {"tests": 0, "transactions": 0, "broken": 0})
+    if _uses_database(item) and item.get_closest_marker("ledger_tampered") is None:
+        from django.db import connection as db_connection
+
+        if not db_connection.needs_rollback:
+            checked, failures = _verify_ledger_traffic()
+            if checked:
+                stats["tests"] += 1
+                stats["transactions"] += checked
+                stats["broken"] += bool(failures)
+    result = yield
+    if failures:
+        raise AssertionError("ledger_verify fails after this test's traffic:\n" + "\n".join(failures[:20]))
+    return result
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """One line: how many tests' ledgers `ledger_verify` checked after their traffic."""
+    stats = config.stash.get(_LEDGER_CHECKED, None)
+    if stats and stats["tests"]:
+        outcome = "all invariants held" if not stats["broken"] else f"BROKEN after {stats['broken']} test(s)"
+        terminalreporter.write_line(
+            f"ledger_verify after each test's traffic: {stats['tests']} tests, "
+            f"{stats['transactions']} ledger transactions checked, {outcome}"
+        )

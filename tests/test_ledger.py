@@ -171,6 +171,7 @@ def test_a_transaction_with_a_single_entry_cannot_commit():
         )
 
 
+@pytest.mark.ledger_tampered
 def test_ledger_verify_passes_on_a_sound_ledger_and_fails_naming_a_tampered_transaction():
     h = hold(1000)
     code, out = verify()

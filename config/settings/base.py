@@ -208,3 +208,30 @@ from config.observability import configure_logging, configure_sentry  # noqa: E4
 
 LOGGING = configure_logging(level=LOG_LEVEL, fmt=LOG_FORMAT)
 configure_sentry(dsn=SENTRY_DSN, environment=env.str("SENTRY_ENVIRONMENT", default="development"))
+
+# --- Ledger -----------------------------------------------------------------------------------------------
+# Balance rows per platform account (a merchant's accounts always have one, so balance checks can lock it).
+# Applies to accounts opened from now on; docs/ledger.md explains the choice.
+LEDGER_BALANCE_SHARDS = env.int("LEDGER_BALANCE_SHARDS", default=16)
+# The sealer (hash chain) runs every LEDGER_SEAL_INTERVAL seconds and looks back LEDGER_SEAL_LOOKBACK seconds
+# for ledger transactions that committed late; ledger_verify fails for anything older than LEDGER_SEAL_GRACE
+# seconds that is still unsealed.
+LEDGER_SEAL_INTERVAL = env.float("LEDGER_SEAL_INTERVAL", default=60.0)
+LEDGER_SEAL_LOOKBACK = env.float("LEDGER_SEAL_LOOKBACK", default=3600.0)
+LEDGER_SEAL_GRACE = env.float("LEDGER_SEAL_GRACE", default=3600.0)
+# Nightly ledger_verify (UTC hour and minute).
+LEDGER_VERIFY_HOUR = env.int("LEDGER_VERIFY_HOUR", default=3)
+LEDGER_VERIFY_MINUTE = env.int("LEDGER_VERIFY_MINUTE", default=17)
+
+from celery.schedules import crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE["ledger-seal"] = {
+    "task": "ledger.tasks.seal",
+    "schedule": LEDGER_SEAL_INTERVAL,
+    "options": {"expires": LEDGER_SEAL_INTERVAL},
+}
+CELERY_BEAT_SCHEDULE["ledger-verify"] = {
+    "task": "ledger.tasks.verify",
+    "schedule": crontab(hour=LEDGER_VERIFY_HOUR, minute=LEDGER_VERIFY_MINUTE),
+    "options": {"expires": 6 * 3600},
+}

@@ -10,3 +10,11 @@ urlpatterns = [
     path("payments/<str:payment_id>/capture", views.PaymentCaptureView.as_view(), name="payment-capture"),
     path("payments/<str:payment_id>/void", views.PaymentVoidView.as_view(), name="payment-void"),
 ]
+
+# Balance endpoints (payments/api/balance.py).
+from payments.api import balance  # noqa: E402
+
+urlpatterns += [
+    path("balance", balance.BalanceView.as_view(), name="balance"),
+    path("balance_transactions", balance.BalanceTransactionListView.as_view(), name="balance-transaction-list"),
+]
