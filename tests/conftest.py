@@ -26,6 +26,8 @@ from payments.sandbox_acquirer.app import create_app
 from payments.sandbox_acquirer.server import make_server
 from payments.services import merchant_create
 
+pytest_plugins = ["tests.operators"]
+
 ACQUIRER_KEY = "test_acquirer_key"
 #: How long the test acquirer makes `tok_timeout` wait (seconds); the adapter's read timeout is shorter.
 ACQUIRER_SLOW_SECONDS = 3.0
@@ -183,3 +185,17 @@ def close_connection_after(fn: Callable[..., Any]) -> Callable[..., Any]:
             connection.close()
 
     return wrapped
+
+
+@pytest.fixture(autouse=True)
+def _fresh_velocity_windows() -> Iterator[None]:
+    """Fraud velocity windows live in Redis, outside the test's database transaction: start each test empty."""
+    from django_redis import get_redis_connection
+
+    from fraud.velocity import KEY_PREFIX
+
+    redis = get_redis_connection("default")
+    stale = list(redis.scan_iter(f"{KEY_PREFIX}*"))
+    if stale:
+        redis.delete(*stale)
+    yield
