@@ -365,7 +365,9 @@ class PaymentAdmin(ReadOnlyAdmin):
             *super().get_urls(),
         ]
 
-    def _payment(self, request: HttpRequest, object_id: str) -> Payment:
+    def _payment(self, request: HttpRequest, object_id: str, *, permission: str) -> Payment:
+        if not request.user.has_perm(permission):
+            raise PermissionDenied
         payment = self.get_object(request, unquote(object_id))
         if payment is None or not self.has_view_permission(request, payment):
             raise Http404("No such payment.")
@@ -400,7 +402,7 @@ class PaymentAdmin(ReadOnlyAdmin):
 
     def void_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Void an authorized payment (`payments.void_payment`, typed reason; payments.staff)."""
-        payment = self._payment(request, object_id)
+        payment = self._payment(request, object_id, permission="payments.void_payment")
 
         def perform(actor: Actor, data: dict[str, Any]) -> str:
             staff.payment_void_by_staff(
@@ -422,7 +424,7 @@ class PaymentAdmin(ReadOnlyAdmin):
 
     def release_hold_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Release the payment's active hold (`payments.release_hold`, typed reason)."""
-        payment = self._payment(request, object_id)
+        payment = self._payment(request, object_id, permission="payments.release_hold")
 
         def perform(actor: Actor, data: dict[str, Any]) -> str:
             staff.hold_release_by_staff(payment_id=payment.pk, actor=actor, reason=data["reason"])
@@ -440,7 +442,7 @@ class PaymentAdmin(ReadOnlyAdmin):
 
     def void_held_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Void a held, authorized payment; its hold becomes `voided` (`payments.void_payment`)."""
-        payment = self._payment(request, object_id)
+        payment = self._payment(request, object_id, permission="payments.void_payment")
 
         def perform(actor: Actor, data: dict[str, Any]) -> str:
             staff.held_payment_void_by_staff(
@@ -594,6 +596,8 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
 
     def replay_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Replay a dead letter (`payments.replay_outbox`, typed reason; payments.staff.outbox_replay_by_staff)."""
+        if not request.user.has_perm("payments.replay_outbox"):
+            raise PermissionDenied
         message = self.get_object(request, unquote(object_id))
         if message is None or not self.has_view_permission(request, message):
             raise Http404("No such outbox message.")

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
@@ -127,6 +128,8 @@ class DiscrepancyAdmin(ReadOnlyAdmin):
 
     def resolve_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Resolve with a note (`reconciliation.resolve_discrepancy`; audited by services.discrepancy_resolve)."""
+        if not request.user.has_perm("reconciliation.resolve_discrepancy"):
+            raise PermissionDenied
         obj = self.get_object(request, unquote(object_id))
         if obj is None or not self.has_view_permission(request, obj):
             raise Http404("No such discrepancy.")
