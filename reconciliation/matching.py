@@ -173,8 +173,14 @@ def match_rows(
         if row.key in seen:
             if row.key not in duplicates:
                 duplicates.add(row.key)
+                payment = payments.get(row.psp_reference) if row.type == SETTLED else None
                 outcome.found.append(
-                    _row_found(DiscrepancyKind.DUPLICATE_ROW, row, f"row repeated in the report (line {row.line})")
+                    _row_found(
+                        DiscrepancyKind.DUPLICATE_ROW,
+                        row,
+                        f"row repeated in the report (line {row.line})",
+                        **(_ours(payment) if payment else {}),
+                    )
                 )
             continue
         seen.add(row.key)
