@@ -4,10 +4,11 @@ API, audited), read-only ledger and outbox, dead-letter replay, and the Finance 
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
@@ -16,7 +17,7 @@ from fraud.models import ListEntry
 from ledger.models import Account, LedgerTransaction
 from payments.models import AuditRecord, Event, HoldStatus, OutboxMessage, Payment, PaymentHold
 from tests.conftest import MerchantClient, drain_outbox, payment_body
-from tests.operators import make_staff
+from tests.operators import make_staff, run_command
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -319,3 +320,12 @@ def test_the_data_migrations_create_the_finance_and_support_groups():
     assert not any(p.split(".")[1].startswith(("delete_payment", "change_payment")) for p in finance)
     assert support and all(p.split(".")[1].startswith("view_") for p in support)
     assert support <= finance
+
+
+def test_create_staff_user_makes_a_staff_login_in_the_group(staff_groups):
+    code, out = run_command("create_staff_user", "fiona", "--group", "Finance")
+
+    created = json.loads(out)
+    user = User.objects.get(username="fiona")
+    assert code == 0 and created["group"] == "Finance" and user.is_staff and not user.is_superuser
+    assert user.check_password(created["password"]) and user.has_perm("payments.void_payment")
