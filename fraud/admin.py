@@ -28,6 +28,7 @@ class RuleAdmin(admin.ModelAdmin):
     search_fields = ("name",)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Never: rules are disabled, not deleted, so past results keep their meaning."""
         return False
 
 
@@ -62,9 +63,11 @@ class ScoringSettingsAdmin(admin.ModelAdmin):
     list_display = ("__str__", "hold_score", "updated_at")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        """Only while the single settings row is missing."""
         return super().has_add_permission(request) and not ScoringSettings.objects.exists()
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Never: there is always one settings row."""
         return False
 
 
@@ -86,14 +89,17 @@ class FraudResultAdmin(ReadOnlyAdmin):
     inlines = [FiredRuleInline]
 
     def get_queryset(self, request: HttpRequest) -> Any:
+        """Results with their fired rules (one query for the list)."""
         return super().get_queryset(request).prefetch_related("fired_rules")
 
     @admin.display(description="Payment")
     def payment_link(self, obj: FraudResult) -> str:
+        """A link to the scored payment's page."""
         return admin_link(obj.payment, obj.payment_id)
 
     @admin.display(description="Rules that fired")
     def fired(self, obj: FraudResult) -> str:
+        """Each fired rule with its contribution."""
         return ", ".join(f"{r.rule_name} +{r.contribution}" for r in obj.fired_rules.all())
 
 

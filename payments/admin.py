@@ -223,9 +223,11 @@ class HoldFilter(admin.SimpleListFilter):
     parameter_name = "hold"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        """On hold, ever held, never held."""
         return [("active", "On hold"), ("any", "Ever held"), ("none", "Never held")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Payment]) -> QuerySet[Payment]:
+        """Payments with an active hold / any hold / none, by the chosen value."""
         active = Exists(PaymentHold.objects.filter(payment=OuterRef("pk"), status=HoldStatus.ACTIVE))
         any_hold = Exists(PaymentHold.objects.filter(payment=OuterRef("pk")))
         if self.value() == "active":
@@ -333,6 +335,7 @@ class PaymentAdmin(ReadOnlyAdmin):
     inlines = [EventInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Payment]:
+        """Payments with their merchant and an `is_on_hold` flag (one query for the list)."""
         return (
             super()
             .get_queryset(request)
@@ -342,11 +345,13 @@ class PaymentAdmin(ReadOnlyAdmin):
 
     @admin.display(boolean=True, description="On hold", ordering="is_on_hold")
     def on_hold(self, obj: Payment) -> bool:
+        """True while the payment has an active hold."""
         return bool(getattr(obj, "is_on_hold", False))
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Payment], search_term: str
     ) -> tuple[QuerySet[Payment], bool]:
+        """The search fields, plus payments whose metadata contains the term (the merchant's own references)."""
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip()
         if term:
@@ -357,6 +362,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         return results, may_have_duplicates
 
     def get_urls(self) -> list[URLPattern]:
+        """The admin URLs plus the staff actions: `void/`, `release-hold/`, `void-held/`."""
         wrap = self.admin_site.admin_view
         return [
             path("<path:object_id>/void/", wrap(self.void_view), name="payments_payment_void"),
@@ -393,6 +399,7 @@ class PaymentAdmin(ReadOnlyAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
+        """The read-only payment page, with the registered panels and the staff actions the user may take."""
         payment = self.get_object(request, unquote(object_id))
         extra = dict(extra_context or {})
         if payment is not None and self.has_view_permission(request, payment):
@@ -474,9 +481,11 @@ class HoldStatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        """Each hold status, and all."""
         return [(s.value, s.label) for s in HoldStatus] + [("all", "All")]
 
     def choices(self, changelist: Any) -> Any:
+        """The choices, with `active` selected when nothing is chosen."""
         for lookup, title in self.lookup_choices:
             yield {
                 "selected": (self.value() or HoldStatus.ACTIVE) == lookup,
@@ -485,6 +494,7 @@ class HoldStatusFilter(admin.SimpleListFilter):
             }
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[PaymentHold]) -> QuerySet[PaymentHold]:
+        """Holds of the chosen status (`active` by default; `all` for every hold)."""
         value = self.value() or HoldStatus.ACTIVE
         return queryset if value == "all" else queryset.filter(status=value)
 
@@ -511,22 +521,27 @@ class PaymentHoldAdmin(ReadOnlyAdmin):
     readonly_fields = ("rules",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PaymentHold]:
+        """Holds with their payment (one query for the queue)."""
         return super().get_queryset(request).select_related("payment")
 
     @admin.display(description="Payment")
     def payment_link(self, obj: PaymentHold) -> str:
+        """A link to the held payment's page."""
         return admin_link(obj.payment)
 
     @admin.display(description="Amount (minor units)")
     def amount(self, obj: PaymentHold) -> str:
+        """The payment's amount in minor units and its currency."""
         return f"{obj.payment.amount} {obj.payment.currency}"
 
     @admin.display(description="Payment status")
     def payment_status(self, obj: PaymentHold) -> str:
+        """The payment's current status."""
         return obj.payment.status
 
     @admin.display(description="Rules that fired")
     def rules(self, obj: PaymentHold) -> str:
+        """The score and each fired rule with its contribution and detail, from the hold's evidence."""
         fired = obj.details.get("rules") or []
         score = obj.details.get("score")
         text = "; ".join(f"{r.get('rule')} +{r.get('contribution')} ({r.get('detail')})" for r in fired)
@@ -570,9 +585,11 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Last error")
     def short_error(self, obj: OutboxMessage) -> str:
+        """The first 80 characters of the last error."""
         return obj.last_error[:80]
 
     def get_urls(self) -> list[URLPattern]:
+        """The admin URLs plus `replay/`."""
         wrap = self.admin_site.admin_view
         return [
             path("<path:object_id>/replay/", wrap(self.replay_view), name="payments_outboxmessage_replay"),
@@ -582,6 +599,7 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
+        """The read-only row page (payload, last error), with Replay for dead letters and users who may."""
         message = self.get_object(request, unquote(object_id))
         extra = dict(extra_context or {})
         if (

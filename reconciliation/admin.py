@@ -41,6 +41,7 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
     date_hierarchy = "report_date"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ReconciliationRun]:
+        """Runs with their counts of settled rows and still-open discrepancies."""
         return (
             super()
             .get_queryset(request)
@@ -52,14 +53,17 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Settled rows", ordering="n_settled")
     def settled(self, obj: ReconciliationRun) -> int:
+        """How many rows this run settled."""
         return getattr(obj, "n_settled", 0)
 
     @admin.display(description="Open discrepancies first found", ordering="n_open")
     def open(self, obj: ReconciliationRun) -> int:
+        """How many discrepancies this run first found are still open."""
         return getattr(obj, "n_open", 0)
 
     @admin.display(description="Report")
     def report_text(self, obj: ReconciliationRun) -> str:
+        """The report as received."""
         return bytes(obj.report).decode("utf-8", "replace")
 
 
@@ -105,6 +109,7 @@ class DiscrepancyAdmin(ReadOnlyAdmin):
     date_hierarchy = "report_date"
 
     def get_urls(self) -> list[URLPattern]:
+        """The admin URLs plus `resolve/`."""
         wrap = self.admin_site.admin_view
         return [
             path("<path:object_id>/resolve/", wrap(self.resolve_view), name="reconciliation_discrepancy_resolve"),
@@ -114,6 +119,7 @@ class DiscrepancyAdmin(ReadOnlyAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
+        """The read-only page, with a Resolve button for open discrepancies and users who may resolve them."""
         obj = self.get_object(request, unquote(object_id))
         extra = dict(extra_context or {})
         if (

@@ -22,11 +22,13 @@ class Command(BaseCommand):
     help = "Create a staff user in the Finance or Support group; prints a random password (shown once) as JSON."
 
     def add_arguments(self, parser: Any) -> None:
+        """USERNAME and --group (Finance or Support)."""
         parser.add_argument("username")
         parser.add_argument("--group", required=True, choices=[FINANCE, SUPPORT])
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
+        """Create the user in the group and print its password once."""
         user_model = get_user_model()
         if user_model.objects.filter(username=options["username"]).exists():
             raise CommandError(f"user {options['username']!r} already exists")

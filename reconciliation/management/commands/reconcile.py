@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ledger.errors import InvalidAmount
 from payments.processors.base import ProcessorError
 from reconciliation.report import ReportError, format_minor_units
 from reconciliation.services import ReconcileResult, reconcile
@@ -38,6 +39,7 @@ class Command(BaseCommand):
     help = "Reconcile a day's settlement report: settle matched captures, record discrepancies."
 
     def add_arguments(self, parser: CommandParser) -> None:
+        """--date (required), --report, --format, --processor, --dry-run."""
         parser.add_argument("--date", required=True, help="The report's UTC day, YYYY-MM-DD.")
         parser.add_argument("--report", help="Read the report from this CSV file instead of fetching it.")
         parser.add_argument("--format", choices=["text", "json"], default="text")
@@ -45,6 +47,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Show what would change; write nothing.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        """Reconcile, print the summary, exit 1 while discrepancies are open (SystemExit) or 2 on errors."""
         day = _date(options["date"])
         report = None
         if options["report"]:
@@ -80,7 +83,7 @@ def _money(amount: int | None, currency: str) -> str:
         return "—"
     try:
         return f"{format_minor_units(amount, currency)} {currency}"
-    except Exception:  # an unknown currency in a discrepancy: show minor units rather than fail the summary
+    except InvalidAmount:  # an unknown currency in a discrepancy: show minor units rather than fail the summary
         return f"{amount} (minor units) {currency}"
 
 
