@@ -1,5 +1,7 @@
-"""Fraud scoring, off the request path (not built yet: see docs/architecture.md).
+"""Fraud scoring, off the request path.
 
-It will subscribe to `payment.authorized` through the outbox (payments.outbox.subscriber), score each payment
-with rules that finance staff edit in the admin, and put risky payments on hold through payments' services.
+Subscribes to `payment.authorized` through the outbox (fraud.handlers), scores each payment with rules that
+finance staff edit in the admin (fraud.models, fraud.rules; velocity in Redis: fraud.velocity), records every
+fired rule with its contribution, and puts payments at or above the hold score on hold through payments'
+services (payments.holds). See docs/architecture.md.
 """

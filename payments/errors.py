@@ -38,3 +38,19 @@ class InvalidAmount(PaymentsError):
     code = "amount_invalid"
     status = 400
     title = "Invalid amount"
+
+
+class NotHeld(InvalidState):
+    """The payment has no active hold (releasing or voiding a held payment needs one)."""
+
+    code = "payment_not_held"
+    status = 409
+    title = "Payment is not on hold"
+
+
+class ReasonRequired(PaymentsError):
+    """A staff action (void, release a hold, replay, resolve) needs a typed reason; it was empty."""
+
+    code = "reason_required"
+    status = 400
+    title = "A reason is required"

@@ -31,6 +31,11 @@ PUBLIC_EVENT_TYPES: dict[str, str] = {
     PAYMENT_VOID_FAILED: "The processor refused the void; the payment is authorized again.",
 }
 
+PAYMENT_HELD = "payment.held"
+PAYMENT_HOLD_RELEASED = "payment.hold_released"
+PUBLIC_EVENT_TYPES[PAYMENT_HELD] = "The payment was put on hold for review; it will not settle until released."
+PUBLIC_EVENT_TYPES[PAYMENT_HOLD_RELEASED] = "A reviewer released the payment's hold; it settles normally."
+
 # Internal work topics for the payments worker (no Event row, never sent to merchants).
 COMMAND_CAPTURE = "payments.capture"
 COMMAND_VOID = "payments.void"

@@ -71,7 +71,7 @@ def _capture(payment: Payment, message: outbox.Message) -> None:
         return
     amount = int(message.payload["amount"])
     try:
-        get_processor(payment.processor).capture(
+        capture = get_processor(payment.processor).capture(
             ModificationRequest(
                 psp_reference=payment.psp_reference,
                 amount=amount,
@@ -86,7 +86,7 @@ def _capture(payment: Payment, message: outbox.Message) -> None:
             payment_id=payment.id, in_status=PaymentStatus.CAPTURING, code=exc.code, message=exc.message
         )
         return
-    payment = services.payment_capture_record(payment_id=payment.id, amount=amount)
+    payment = services.payment_capture_record(payment_id=payment.id, amount=amount, psp_reference=capture.psp_reference)
     log.info("payments.capture.done", status=payment.status, amount=amount)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import pgtrigger
 from django.db import models
 
 from payments.ids import new_id
@@ -103,6 +104,10 @@ class Payment(models.Model):
     card_bin = models.CharField(max_length=8, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
     card_country = models.CharField(max_length=2, blank=True)
+    # The processor's stable fingerprint of the card behind the token (for velocity rules; never a card number).
+    card_fingerprint = models.CharField(max_length=64, blank=True)
+    # The PSP reference of the capture itself (a settlement report's `Modification Reference`).
+    capture_psp_reference = models.CharField(max_length=64, blank=True)
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.CharField(max_length=255, blank=True)
     void_reason = models.CharField(max_length=64, blank=True)
@@ -223,3 +228,80 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.id} {self.topic} → {self.subscriber} ({self.status})"
+
+
+class HoldStatus(models.TextChoices):
+    """`active`: the payment may not settle. `released`: a person cleared it. `voided`: the payment was voided
+    from the hold queue (a voided payment never settles; the hold is not released)."""
+
+    ACTIVE = "active"
+    RELEASED = "released"
+    VOIDED = "voided"
+
+
+class PaymentHold(models.Model):
+    """A hold on a payment: while any hold of a payment is not `released`, reconciliation never settles it.
+
+    Placed by another app through payments.holds.payment_hold_place (fraud: `source="fraud"`); ended by a staff
+    user (payments.holds.payment_hold_release, or voiding the held payment). At most one hold per payment is
+    `active` (a partial unique index). `details` is the placing app's evidence as JSON (fraud: the score and the
+    rules that fired with their contributions); `reason` is a short stable code shown to merchants.
+    """
+
+    id = models.CharField(primary_key=True, max_length=40, default=partial(new_id, "hold"), editable=False)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="holds")
+    status = models.CharField(max_length=10, choices=HoldStatus.choices, default=HoldStatus.ACTIVE)
+    reason = models.CharField(max_length=64)
+    source = models.CharField(max_length=32)
+    note = models.CharField(max_length=1000, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.CharField(max_length=150, blank=True)
+    end_reason = models.CharField(max_length=1000, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["payment"], condition=models.Q(status="active"), name="payment_hold_one_active"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "-created_at"], name="payment_hold_queue")]
+        triggers = [pgtrigger.Protect(name="payment_hold_no_delete", operation=pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"{self.id} on {self.payment_id} ({self.status})"
+
+
+class AuditRecord(models.Model):
+    """An append-only record of something a person did (void, release a hold, replay a dead letter, resolve a
+    discrepancy): who (`actor`, the staff user's username, and `actor_id`), what (`action`, `object_type`,
+    `object_id`), why (`reason`, typed by the person) and when. Written in the transaction of the change it
+    records (payments.staff.audit_record_write); PostgreSQL refuses UPDATE and DELETE on it.
+
+    Its Meta also carries the staff permissions checked by the admin's actions (`payments.void_payment`,
+    `payments.release_hold`, `payments.replay_outbox`).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    actor = models.CharField(max_length=150)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_records")
+    reason = models.TextField()
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        permissions = [
+            ("void_payment", "Can void payments from the admin"),
+            ("release_hold", "Can release payment holds"),
+            ("replay_outbox", "Can replay dead-lettered outbox messages"),
+        ]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_record_object")]
+        triggers = [pgtrigger.Protect(name="audit_record_append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.action} {self.object_type}:{self.object_id} by {self.actor}"

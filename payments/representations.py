@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from payments.models import Payment, PaymentStatus
+from payments.models import Payment, PaymentHold, PaymentStatus
 
 
 def iso(value: datetime | None) -> str | None:
@@ -17,6 +17,7 @@ def payment_to_dict(payment: Payment) -> dict[str, Any]:
     """A payment as the API shows it. Amounts are integers in minor units of `currency`.
 
     `amount_capturable`: what a capture may still take (the authorized amount while `authorized`, else 0).
+    `hold`: the payment's latest hold (payment_hold_to_dict) or None; uses `payment.holds` (prefetchable).
     """
     capturable = payment.amount if payment.status == PaymentStatus.AUTHORIZED else 0
     card = None
@@ -50,4 +51,21 @@ def payment_to_dict(payment: Payment) -> dict[str, Any]:
         "authorized_at": iso(payment.authorized_at),
         "captured_at": iso(payment.captured_at),
         "voided_at": iso(payment.voided_at),
+        "hold": payment_hold_to_dict(max(payment.holds.all(), key=lambda h: (h.created_at, h.id), default=None)),
+    }
+
+
+def payment_hold_to_dict(hold: PaymentHold | None) -> dict[str, Any] | None:
+    """A hold as merchants see it: `{"id", "status": active|released|voided, "reason", "created", "ended"}`.
+
+    While `status` is `active` the payment does not settle to the merchant's available balance.
+    """
+    if hold is None:
+        return None
+    return {
+        "id": hold.id,
+        "status": hold.status,
+        "reason": hold.reason,
+        "created": iso(hold.created_at),
+        "ended": iso(hold.ended_at),
     }

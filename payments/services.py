@@ -158,6 +158,7 @@ def payment_authorization_record(*, payment_id: str, result: AuthorizationResult
         payment.card_bin = result.card.bin
         payment.card_last4 = result.card.last4
         payment.card_country = result.card.country
+        payment.card_fingerprint = result.card.fingerprint
     if not result.approved:
         _transition(payment, PaymentStatus.FAILED)
         payment.failure_code = result.decline_code or "card_declined"
@@ -197,9 +198,10 @@ def payment_authorization_fail(*, payment_id: str, code: str, message: str) -> P
 
 
 @transaction.atomic
-def payment_capture_record(*, payment_id: str, amount: int) -> Payment:
+def payment_capture_record(*, payment_id: str, amount: int, psp_reference: str = "") -> Payment:
     """Record an accepted capture of `amount` minor units: `captured`, ledger posts the hold, `payment.captured`.
 
+    `psp_reference` is the capture's own PSP reference (a settlement report's `Modification Reference`).
     Idempotent: a payment no longer `capturing` is returned unchanged.
     """
     payment = _lock(payment_id=payment_id)
@@ -207,6 +209,7 @@ def payment_capture_record(*, payment_id: str, amount: int) -> Payment:
         return payment
     _transition(payment, PaymentStatus.CAPTURED)
     payment.amount_captured = amount
+    payment.capture_psp_reference = psp_reference
     payment.captured_at = timezone.now()
     payment.failure_code = payment.failure_message = ""
     payment.save()

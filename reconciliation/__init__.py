@@ -1,5 +1,7 @@
-"""Nightly reconciliation of the ledger against processors' settlement reports (not built yet).
+"""Nightly reconciliation of Clearhouse against processors' settlement reports.
 
-It will fetch each processor's report through the processor adapter (payments.processors), match rows to payments
-by PSP reference, settle matched captures in the ledger (ledger.services) and record discrepancies.
+Fetches a processor's Settlement details report through the processor adapter (payments.processors), parses it
+(reconciliation.report), matches each row to our payments and refunds by PSP reference (reconciliation.matching,
+through payments.settlement), settles matched captures in the ledger (ledger.services) and records discrepancies
+(reconciliation.services). Run by `manage.py reconcile` and nightly by Celery beat (reconciliation.tasks).
 """

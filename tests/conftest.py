@@ -30,6 +30,8 @@ from payments.sandbox_acquirer.app import create_app
 from payments.sandbox_acquirer.server import make_server
 from payments.services import merchant_create
 
+pytest_plugins = ["tests.operators"]
+
 ACQUIRER_KEY = "test_acquirer_key"
 #: How long the test acquirer makes `tok_timeout` wait (seconds); the adapter's read timeout is shorter.
 ACQUIRER_SLOW_SECONDS = 3.0
@@ -101,7 +103,7 @@ class MerchantClient:
     def post(self, path: str, body: Any = None, *, key: str | None = "auto", **headers: str) -> Any:
         """POST JSON with a fresh Idempotency-Key (or `key`; None sends none)."""
         if key == "auto":
-            key = str(uuid.uuid4())
+            key = new_idempotency_key()
         if key is not None:
             headers["HTTP_IDEMPOTENCY_KEY"] = key
         data = json.dumps(body if body is not None else {})
@@ -110,6 +112,12 @@ class MerchantClient:
     def get(self, path: str, **params: Any) -> Any:
         """GET with query parameters."""
         return self.client.get(path, params)
+
+
+def new_idempotency_key() -> str:
+    """A fresh, unique Idempotency-Key without digits: a random UUID's digits would now and then form a
+    Luhn-valid 13–19 digit run, which the card-number guard rightly refuses (pan_not_allowed)."""
+    return "key-" + uuid.uuid4().hex.translate(str.maketrans("0123456789", "ghijklmnop"))
 
 
 def make_merchant_client(name: str = "Test Merchant") -> MerchantClient:
@@ -242,3 +250,17 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             f"ledger_verify after each test's traffic: {stats['tests']} tests, "
             f"{stats['transactions']} ledger transactions checked, {outcome}"
         )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_velocity_windows() -> Iterator[None]:
+    """Fraud velocity windows live in Redis, outside the test's database transaction: start each test empty."""
+    from django_redis import get_redis_connection
+
+    from fraud.velocity import KEY_PREFIX
+
+    redis = get_redis_connection("default")
+    stale = list(redis.scan_iter(f"{KEY_PREFIX}*"))
+    if stale:
+        redis.delete(*stale)
+    yield

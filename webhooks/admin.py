@@ -1,13 +1,13 @@
-"""Read-only admin for webhook endpoints, deliveries and their attempts."""
+"""Read-only admin for webhook endpoints, deliveries and their attempts, and the payment page's panel of
+webhook delivery attempts."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
 
-from payments.admin import ReadOnlyAdmin
+from payments.admin import Panel, ReadOnlyAdmin, ReadOnlyInline, admin_link, register_payment_panel
+from payments.models import Payment
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
@@ -20,17 +20,12 @@ class WebhookEndpointAdmin(ReadOnlyAdmin):
     search_fields = ("id", "url", "merchant__id")
 
 
-class AttemptInline(admin.TabularInline):
+class AttemptInline(ReadOnlyInline):
     """Every HTTP attempt of a delivery."""
 
     model = WebhookAttempt
     fields = ("attempted_at", "response_status", "error", "duration_ms", "succeeded")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(WebhookDelivery)
@@ -41,3 +36,34 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_filter = ("status",)
     search_fields = ("id", "event__id", "event__payment__id")
     inlines = [AttemptInline]
+
+
+@register_payment_panel
+def webhook_attempts_panel(request: HttpRequest, payment: Payment) -> Panel | None:
+    """Every delivery attempt of the payment's events: event, endpoint, when, HTTP status or error, duration."""
+    if not request.user.has_perm("webhooks.view_webhookattempt"):
+        return None
+    attempts = (
+        WebhookAttempt.objects.filter(delivery__event__payment_id=payment.pk)
+        .select_related("delivery__event", "delivery__endpoint")
+        .order_by("attempted_at", "id")
+    )
+    rows = [
+        [
+            admin_link(a.delivery),
+            a.delivery.event.type,
+            a.delivery.endpoint.url,
+            a.attempted_at,
+            a.response_status or "—",
+            a.error or "",
+            f"{a.duration_ms} ms",
+            "yes" if a.succeeded else "no",
+        ]
+        for a in attempts
+    ]
+    return Panel(
+        title="Webhook delivery attempts",
+        columns=["Delivery", "Event", "Endpoint", "At", "HTTP status", "Error", "Duration", "Succeeded"],
+        rows=rows,
+        order=50,
+    )

@@ -235,3 +235,16 @@ CELERY_BEAT_SCHEDULE["ledger-verify"] = {
     "schedule": crontab(hour=LEDGER_VERIFY_HOUR, minute=LEDGER_VERIFY_MINUTE),
     "options": {"expires": 6 * 3600},
 }
+
+# --- Reconciliation ---------------------------------------------------------------------------------------
+# A capture recorded this many seconds before midnight UTC may be in the next day's settlement report; only after
+# that is it a `missing_from_report` discrepancy (reconciliation.matching.missing_window).
+RECONCILIATION_MISSING_GRACE_SECONDS = env.int("RECONCILIATION_MISSING_GRACE_SECONDS", default=900)
+# Nightly run of yesterday's report (UTC), at RECONCILIATION_HOUR:RECONCILIATION_MINUTE UTC.
+CELERY_BEAT_SCHEDULE["reconcile-nightly"] = {
+    "task": "reconciliation.tasks.reconcile_nightly",
+    "schedule": crontab(
+        hour=env.int("RECONCILIATION_HOUR", default=3), minute=env.int("RECONCILIATION_MINUTE", default=0)
+    ),
+    "options": {"expires": 3600},
+}

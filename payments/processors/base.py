@@ -14,12 +14,14 @@ from typing import Any
 
 @dataclass(frozen=True, kw_only=True)
 class CardDetails:
-    """What a processor tells about the card behind a token: brand, BIN (6–8 digits), last 4, issuing country."""
+    """What a processor tells about the card behind a token: brand, BIN (6–8 digits), last 4, issuing country, and
+    `fingerprint`, the processor's stable id of the card number (same card → same fingerprint; empty if unknown)."""
 
     brand: str
     bin: str
     last4: str
     country: str
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

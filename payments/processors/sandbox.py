@@ -101,6 +101,7 @@ class SandboxProcessor(Processor):
                 bin=card.get("bin", ""),
                 last4=card.get("last4", ""),
                 country=card.get("country", ""),
+                fingerprint=card.get("fingerprint", ""),
             )
             if card
             else None,

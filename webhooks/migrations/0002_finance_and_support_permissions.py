@@ -1,0 +1,28 @@
+"""Data migration: read access to webhook endpoints, deliveries and attempts for the "Finance" and "Support"
+groups (payments.staff_groups)."""
+
+from django.db import migrations
+
+from payments.staff_groups import FINANCE, SUPPORT, grant_permissions, revoke_permissions, view_permissions
+
+
+def _grants(apps):
+    views = view_permissions(apps, "webhooks")
+    return {FINANCE: views, SUPPORT: views}
+
+
+def forwards(apps, schema_editor):
+    grant_permissions(apps, _grants(apps))
+
+
+def backwards(apps, schema_editor):
+    revoke_permissions(apps, _grants(apps))
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("webhooks", "0001_initial"),
+        ("payments", "0003_finance_and_support_groups"),
+    ]
+
+    operations = [migrations.RunPython(forwards, backwards)]
