@@ -38,3 +38,11 @@ class InvalidAmount(PaymentsError):
     code = "amount_invalid"
     status = 400
     title = "Invalid amount"
+
+
+class TooManyApiKeys(PaymentsError):
+    """A merchant already holds the two active keys a mode allows; revoke one before creating another."""
+
+    code = "api_key_limit"
+    status = 409
+    title = "Too many active API keys"

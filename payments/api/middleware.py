@@ -122,3 +122,32 @@ class RequestIdHeaderMiddleware:
         if request_id:
             response["Request-Id"] = str(request_id)[:64]
         return response
+
+
+class BodySizeLimitMiddleware:
+    """Answers 413 `payload_too_large` to a `/v1/` request whose body is over API_MAX_BODY_BYTES (65536 by default)
+    before anything reads it (RFC 9110 §15.5.14). Runs before the card-number guard, so a huge body is never
+    scanned. The limit is checked against `Content-Length`; Django's DATA_UPLOAD_MAX_MEMORY_SIZE backs it up."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/v1/"):
+            from django.conf import settings
+
+            limit = int(settings.API_MAX_BODY_BYTES)
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > limit:
+                return problem_response(
+                    Problem(
+                        status=413,
+                        code="payload_too_large",
+                        title="Request body too large",
+                        detail=f"The request body may be at most {limit} bytes.",
+                    )
+                )
+        return self.get_response(request)

@@ -10,3 +10,13 @@ urlpatterns = [
     path("payments/<str:payment_id>/capture", views.PaymentCaptureView.as_view(), name="payment-capture"),
     path("payments/<str:payment_id>/void", views.PaymentVoidView.as_view(), name="payment-void"),
 ]
+
+# Refunds and events (issue 4).
+from payments.api import events, refunds  # noqa: E402
+
+urlpatterns += [
+    path("refunds", refunds.RefundListCreateView.as_view(), name="refund-list"),
+    path("refunds/<str:refund_id>", refunds.RefundDetailView.as_view(), name="refund-detail"),
+    path("events", events.EventListView.as_view(), name="event-list"),
+    path("events/<str:event_id>", events.EventDetailView.as_view(), name="event-detail"),
+]
