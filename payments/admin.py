@@ -81,3 +81,7 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
     list_display = ("id", "topic", "subscriber", "key", "status", "attempts", "available_at", "created_at")
     list_filter = ("status", "subscriber", "topic")
     search_fields = ("key",)
+
+
+# API keys: create (secret shown once) and revoke (issue 4).
+from payments import admin_keys  # noqa: E402, F401
