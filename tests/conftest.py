@@ -198,7 +198,9 @@ def post_json(client: APIClient, path: str, body: Any = None, *, key: str | None
         key = str(uuid.uuid4())
     if key is not None:
         headers["HTTP_IDEMPOTENCY_KEY"] = key
-    return client.post(path, data=json.dumps(body if body is not None else {}), content_type="application/json", **headers)
+    return client.post(
+        path, data=json.dumps(body if body is not None else {}), content_type="application/json", **headers
+    )
 
 
 def live_client(merchant: Merchant) -> tuple[APIClient, str]:

@@ -101,12 +101,16 @@ def test_whitespace_and_key_order_do_not_change_the_fingerprint(api: MerchantCli
 
 def test_the_same_key_on_another_path_is_422(api: MerchantClient):
     api.post("/v1/payments", payment_body(), key="one-key")
-    response = api.post("/v1/webhook_endpoints", {"url": "https://example.com/h", "enabled_events": ["*"]}, key="one-key")
+    response = api.post(
+        "/v1/webhook_endpoints", {"url": "https://example.com/h", "enabled_events": ["*"]}, key="one-key"
+    )
     assert response.status_code == 422 and response.json()["code"] == "idempotency_key_reused"
 
 
 def test_a_request_in_flight_gets_409_with_retry_after_then_the_replay(api: MerchantClient, gate: Gate):
-    thread, first = run_in_thread(lambda: post_json(client_for(api.api_key), "/v1/payments", payment_body(), key="busy"))
+    thread, first = run_in_thread(
+        lambda: post_json(client_for(api.api_key), "/v1/payments", payment_body(), key="busy")
+    )
     assert gate.reached.wait(30)
 
     duplicate = api.post("/v1/payments", payment_body(), key="busy")

@@ -117,9 +117,7 @@ def test_a_request_killed_at_a_recovery_point_completes_once_when_retried(
     assert_one_payment_done_once(api, response, key, acquirer)
 
 
-def test_a_killed_request_retried_after_redis_was_flushed_still_completes_once(
-    api: MerchantClient, acquirer: Acquirer
-):
+def test_a_killed_request_retried_after_redis_was_flushed_still_completes_once(api: MerchantClient, acquirer: Acquirer):
     key = "crash-and-flush"
     kill_at(api, point="object_created", key=key, body=payment_body())
     flush_redis()  # the dead request's Redis lock is gone: only the database lease and constraint remain

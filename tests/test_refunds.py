@@ -59,7 +59,12 @@ def test_a_full_refund_runs_through_the_processor_and_posts_to_the_ledger(api: M
     response = api.post("/v1/refunds", {"payment": payment_id, "reason": "requested_by_customer"})
     assert response.status_code == 202
     refund = response.json()
-    assert (refund["object"], refund["status"], refund["amount"], refund["currency"]) == ("refund", "pending", 10000, "EUR")
+    assert (refund["object"], refund["status"], refund["amount"], refund["currency"]) == (
+        "refund",
+        "pending",
+        10000,
+        "EUR",
+    )
     assert refund["id"].startswith("re_") and refund["payment"] == payment_id
     payment = api.get(f"/v1/payments/{payment_id}").json()
     assert (payment["status"], payment["amount_refunded"], payment["amount_refundable"]) == ("captured", 0, 0)

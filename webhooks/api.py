@@ -41,7 +41,9 @@ class EndpointCreateSerializer(StrictSerializer):
         allow_empty=False,
         help_text="Event types to receive, or `*` for all.",
     )
-    description = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
+    description = serializers.CharField(
+        required=False, allow_blank=True, max_length=255, default="", help_text="A note for yourself."
+    )
 
 
 class EndpointSerializer(serializers.Serializer):
@@ -49,12 +51,14 @@ class EndpointSerializer(serializers.Serializer):
 
     id = serializers.CharField(help_text="`we_…`")
     object = serializers.ChoiceField(choices=["webhook_endpoint"])
-    url = serializers.CharField()
-    description = serializers.CharField(allow_blank=True)
-    enabled_events = serializers.ListField(child=serializers.ChoiceField(choices=_EVENT_CHOICES))
-    status = serializers.ChoiceField(choices=["enabled", "disabled"])
-    livemode = serializers.BooleanField()
-    created = serializers.DateTimeField()
+    url = serializers.CharField(help_text="Where events are POSTed.")
+    description = serializers.CharField(allow_blank=True, help_text="Your note.")
+    enabled_events = serializers.ListField(
+        child=serializers.ChoiceField(choices=_EVENT_CHOICES), help_text="The event types it receives (`*`: all)."
+    )
+    status = serializers.ChoiceField(choices=["enabled", "disabled"], help_text="Disabled endpoints receive nothing.")
+    livemode = serializers.BooleanField(help_text="True for live-mode endpoints.")
+    created = serializers.DateTimeField(help_text="When it was created (ISO 8601, UTC).")
 
 
 class EndpointWithSecretSerializer(EndpointSerializer):
@@ -110,7 +114,28 @@ class EndpointListCreateView(MerchantAPIView):
             )
         ],
         responses={
-            201: OpenApiResponse(EndpointWithSecretSerializer, description="Created; keep the secret now."),
+            201: OpenApiResponse(
+                EndpointWithSecretSerializer,
+                description="Created; keep the secret now.",
+                examples=[
+                    OpenApiExample(
+                        "created",
+                        response_only=True,
+                        status_codes=["201"],
+                        value={
+                            "id": "we_01jd3p0a1b2c3d4e5f6g7h8j9k",
+                            "object": "webhook_endpoint",
+                            "url": "https://example.com/hooks",
+                            "description": "",
+                            "enabled_events": ["*"],
+                            "status": "enabled",
+                            "livemode": False,
+                            "created": "2026-11-20T12:00:00.000000Z",
+                            "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                        },
+                    )
+                ],
+            ),
             **openapi.problems(*openapi.WRITE_PROBLEMS),
         },
     )

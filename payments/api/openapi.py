@@ -119,7 +119,7 @@ class PaymentSerializer(serializers.Serializer):
     currency = serializers.ChoiceField(choices=CURRENCY_CODES, help_text="ISO 4217, upper case.")
     capture_method = serializers.ChoiceField(choices=CaptureMethod.choices)
     payment_method = PaymentMethodOutSerializer()
-    description = serializers.CharField(allow_blank=True)
+    description = serializers.CharField(allow_blank=True, help_text="As given at creation.")
     metadata = MetadataField()
     customer = CustomerOutSerializer()
     processor = serializers.CharField(help_text="The processor that handles the payment.")
@@ -145,12 +145,12 @@ class RefundSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=RefundStatus.choices, help_text="`pending` until the processor answers.")
     amount = _amount("The refunded amount.", minimum=1)
     currency = serializers.ChoiceField(choices=CURRENCY_CODES, help_text="The payment's currency.")
-    reason = serializers.ChoiceField(choices=RefundReason.choices, allow_null=True)
+    reason = serializers.ChoiceField(choices=RefundReason.choices, allow_null=True, help_text="Why you refunded.")
     metadata = MetadataField()
     psp_reference = _text("The processor's reference of the refund.")
     failure_code = _text("Why the refund failed.")
     failure_message = _text("A human-readable failure reason.")
-    livemode = serializers.BooleanField()
+    livemode = serializers.BooleanField(help_text="True for live-mode refunds.")
     created = serializers.DateTimeField(help_text="When the refund was requested (ISO 8601, UTC).")
     succeeded_at = _when("When the processor accepted it")
     failed_at = _when("When it failed")
@@ -176,7 +176,7 @@ class EventSerializer(serializers.Serializer):
     object = serializers.ChoiceField(choices=["event"])
     type = serializers.ChoiceField(choices=sorted(PUBLIC_EVENT_TYPES), help_text="See docs/api.md, Events.")
     created = serializers.DateTimeField(help_text="When it happened (ISO 8601, UTC).")
-    livemode = serializers.BooleanField()
+    livemode = serializers.BooleanField(help_text="True for live-mode events.")
     request_id = _text("The id of the API request that caused it (`Request-Id`).")
     data = EventDataSerializer()
 
@@ -191,7 +191,7 @@ def list_of(item: type[serializers.Serializer], name: str) -> type[serializers.S
             "object": serializers.ChoiceField(choices=["list"]),
             "url": serializers.CharField(help_text="The list's path."),
             "has_more": serializers.BooleanField(help_text="True when another page follows in this direction."),
-            "data": item(many=True),
+            "data": item(many=True, help_text="The objects of this page, newest first."),
         },
     )
 
