@@ -3,8 +3,10 @@
 A card number here is 13–19 digits that pass the Luhn check (ISO/IEC 7812-1), written either as one run of digits
 or in the groups cards are printed in (4-4-4-4, 4-4-4-1…4, 4-4-4-4-1…3, and 4-6-5 / 4-6-4 for Amex and Diners),
 separated by single spaces or dashes. Other groupings are not card-like: a UUID such as an Idempotency-Key
-(8-4-4-4-12 hex) never matches, however many of its characters happen to be digits. The guard scans the query string, header values (except Authorization and Cookie) and the
-body, both raw and, for JSON, after decoding string escapes. A match is answered with 400 `pan_not_allowed`;
+(8-4-4-4-12 hex) never matches, however many of its characters happen to be digits.
+
+The guard scans the query string, header values (except Authorization and Cookie) and the body, both raw and,
+for JSON, after decoding string escapes. A match is answered with 400 `pan_not_allowed`;
 the value is never logged or echoed. Clearhouse handles processor tokens only (PCI DSS scope reduction).
 """
 
