@@ -37,17 +37,21 @@ class ApiKeyAdmin(admin.ModelAdmin):
     actions = ["revoke_selected"]
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        """The add form asks only for merchant and mode; existing keys are shown read-only."""
         if obj is None:
             kwargs["form"] = ApiKeyCreateForm
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        """Everything is read-only on an existing key."""
         return self.readonly_fields if obj is not None else ()
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Keys are never edited (revoke and create instead)."""
         return False if obj is not None else super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Keys are never deleted, only revoked (their rows stay for the audit)."""
         return False
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
@@ -62,6 +66,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         messages.warning(request, f"New {key.mode} key for {key.merchant_id} (shown only now): {raw}")
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> Any:
+        """The add page; when the service refuses (two active keys already), back to the list with the error."""
         try:
             return super().add_view(request, form_url, extra_context)
         except _Refused:

@@ -108,6 +108,7 @@ class MetadataField(serializers.DictField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> dict[str, str]:
+        """Validate the mapping and its limits; raises ValidationError naming the broken one."""
         value = super().to_internal_value(data)
         if len(value) > MAX_METADATA_KEYS:
             raise serializers.ValidationError(f"At most {MAX_METADATA_KEYS} keys.")

@@ -127,6 +127,7 @@ class MerchantRateThrottle(BaseThrottle):
     """
 
     def allow_request(self, request: Any, view: Any) -> bool:
+        """Take a token from the caller's bucket; True when allowed (also when Redis is unavailable)."""
         principal = getattr(request, "user", None)
         merchant = getattr(principal, "merchant", None)
         if merchant is None or not getattr(settings, "RATE_LIMIT_ENABLED", True):
@@ -139,6 +140,7 @@ class MerchantRateThrottle(BaseThrottle):
         return decision.allowed
 
     def wait(self) -> float | None:
+        """Seconds until a token is back (Retry-After), when the last request was refused."""
         decision: Decision | None = getattr(self, "decision", None)
         return float(decision.retry_after) if decision is not None else None
 

@@ -29,6 +29,8 @@ class Command(BaseCommand):
         parser.add_argument("--commit", action="store_true", help="Create the key (otherwise only a dry run).")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        """Print the dry run, or create the key and print it as JSON. CommandError for an unknown merchant or
+        when two active keys exist in the mode."""
         merchant = Merchant.objects.filter(pk=options["merchant_id"]).first()
         if merchant is None:
             raise CommandError(f"No such merchant: {options['merchant_id']}")

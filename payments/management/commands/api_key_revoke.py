@@ -26,6 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--commit", action="store_true", help="Revoke it (otherwise only a dry run).")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        """Print the dry run, or revoke the key. CommandError for an unknown or ambiguous key."""
         matches = list(
             ApiKey.objects.filter(Q(pk=options["key"]) | Q(prefix=options["key"])).select_related("merchant")
         )
