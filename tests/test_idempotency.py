@@ -276,3 +276,45 @@ def test_the_reaper_keeps_a_key_whose_request_is_still_running(api: MerchantClie
         created_at=timezone.now() - timedelta(days=2), locked_until=timezone.now() + timedelta(seconds=30)
     )
     assert services.idempotency_keys_reap() == 0
+
+
+def test_the_one_step_decorator_keeps_the_same_promises(api: MerchantClient):
+    """`idempotent` (for views with no object to reload): replay, 422, and nothing stored for invalid input."""
+    from rest_framework.response import Response
+    from rest_framework.test import APIRequestFactory, force_authenticate
+
+    from payments.api.authentication import MerchantPrincipal
+    from payments.api.base import MerchantAPIView
+    from payments.api.serializers import PaymentCreateSerializer
+    from payments.representations import payment_to_dict
+
+    class OneStep(MerchantAPIView):
+        @idempotency.idempotent
+        def post(self, request):
+            serializer = PaymentCreateSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
+            payment = services.payment_create(
+                merchant=request.user.merchant,
+                mode=request.user.mode,
+                amount=data["amount"],
+                currency=data["currency"],
+                payment_method=data["payment_method"],
+            )
+            return Response(payment_to_dict(payment), status=202)
+
+    principal = MerchantPrincipal(merchant=api.merchant, mode="test", api_key_id="key_x")
+
+    def call(body: dict, key: str):
+        request = APIRequestFactory().post("/v1/one-step", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+        force_authenticate(request, user=principal)
+        response = OneStep.as_view()(request)
+        return response
+
+    first = call(payment_body(), "one")
+    again = call(payment_body(), "one")
+    assert first.status_code == 202 and again.content == first.content and again["Idempotent-Replayed"] == "true"
+    assert call(payment_body(amount=5), "one").status_code == 422
+    invalid = call(payment_body(amount="x"), "two")
+    assert invalid.status_code == 400 and not IdempotencyKey.objects.filter(key="two").exists()
+    assert Payment.objects.count() == 1

@@ -33,6 +33,7 @@ constraint on (merchant, mode, key) and the lease on the key row decide exactly 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import secrets
@@ -48,8 +49,10 @@ from django.db import transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from payments import redisconn, waiting
 from payments.api.prefer import prefer_wait
@@ -90,6 +93,10 @@ class _Scope:
 
     def filter(self) -> dict[str, str]:
         return {"merchant_id": self.merchant_id, "mode": self.mode, "key": self.key}
+
+
+#: Invalid input found once the work started: nothing is stored, the key stays free.
+_INVALID_INPUT = (ValidationProblem, ValidationError)
 
 
 class _LeaseLost(Exception):
@@ -280,7 +287,7 @@ def _perform(
             return locked
     except _LeaseLost:
         return _in_use()
-    except ValidationProblem:
+    except _INVALID_INPUT:
         # Invalid input found by the service: nothing is stored, so the key may be used again.
         IdempotencyKey.objects.filter(pk=record.pk, lock_token=token, recovery_point=RecoveryPoint.STARTED).delete()
         raise
@@ -305,8 +312,8 @@ def _release(record: IdempotencyKey, token: str) -> None:
         log.warning("idempotency.release_failed", error=str(exc))
 
 
-def _finish(record: IdempotencyKey, *, token: str, response: HttpResponse) -> None:
-    """Step 4: store the exact response and drop the lease (only while the key is still ours)."""
+def _store(record: IdempotencyKey, *, token: str, response: HttpResponse) -> bool:
+    """Store the exact response as `finished` and drop the lease, only while the key is still ours."""
     updated = IdempotencyKey.objects.filter(pk=record.pk, lock_token=token).update(
         recovery_point=RecoveryPoint.FINISHED,
         response_status=response.status_code,
@@ -317,15 +324,24 @@ def _finish(record: IdempotencyKey, *, token: str, response: HttpResponse) -> No
     )
     if not updated:
         log.warning("idempotency.lease_lost_before_finish", key_id=record.pk)
-        return
-    scope = _Scope(record.merchant_id, record.mode, record.key)
+    return bool(updated)
+
+
+def _cache_finished(record: IdempotencyKey, response: HttpResponse) -> None:
+    """Put a committed answer on the Redis fast path (only ever after the commit that stored it)."""
     _cache(
-        scope,
+        _Scope(record.merchant_id, record.mode, record.key),
         fingerprint=record.fingerprint,
         status=response.status_code,
         body=response.content,
         content_type=response["Content-Type"],
     )
+
+
+def _finish(record: IdempotencyKey, *, token: str, response: HttpResponse) -> None:
+    """Step 4 (in autocommit): store the answer, then cache it for replays."""
+    if _store(record, token=token, response=response):
+        _cache_finished(record, response)
 
 
 def execute(
@@ -399,4 +415,79 @@ def execute(
             _redis_unlock(scope, token)
 
 
-__all__ = ["HEADER", "PROBLEM_CONTENT_TYPE", "REPLAYED_HEADER", "Resource", "execute", "request_fingerprint"]
+def idempotent(view: Callable[..., Response]) -> Callable[..., HttpResponse]:
+    """Decorate a DRF view method (POST) whose work and answer are one step, to make it idempotent.
+
+    For endpoints that have no object to reload (new endpoints should use `execute`, which also recovers at
+    `object_created` and supports `Prefer: wait`). Same answers as `execute`: the key is stored (`started`), then
+    the view runs and its rendered DRF Response is stored as `finished` in one transaction, so a crash leaves the
+    key at `started` and a retry runs the view again. A ValidationProblem from the view stores nothing; other
+    4xx problems are stored and replayed; unexpected errors free the key.
+    """
+
+    @functools.wraps(view)
+    def wrapper(self: Any, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+        body = json_object_body(request)
+        key = idempotency_key(request)
+        principal = request.user
+        scope = _Scope(principal.merchant.pk, principal.mode, key)
+        fingerprint = request_fingerprint(method=request.method, path=request.path, body=body)
+        cached = _cached(scope)
+        if cached is not None:
+            if cached["fingerprint"] != fingerprint:
+                return _reused()
+            return _replay(
+                status=cached["status"], body=base64.b64decode(cached["body"]), content_type=cached["content_type"]
+            )
+        token = secrets.token_hex(16)
+        redis_locked = _redis_lock(scope, token)
+        if redis_locked is False:
+            return _in_use()
+        try:
+            begun = _begin(scope, fingerprint=fingerprint, request=request, token=token)
+            if isinstance(begun, HttpResponse):
+                return begun
+            record = begun
+            try:
+                with transaction.atomic():
+                    locked = IdempotencyKey.objects.select_for_update().get(pk=record.pk)
+                    if locked.lock_token != token or locked.recovery_point != RecoveryPoint.STARTED:
+                        raise _LeaseLost
+                    result = view(self, request, *args, **kwargs)
+                    response = _render(result.data, result.status_code)
+                    stored = _store(record, token=token, response=response)
+                if stored:
+                    _cache_finished(record, response)
+                return response
+            except _LeaseLost:
+                return _in_use()
+            except _INVALID_INPUT:
+                IdempotencyKey.objects.filter(pk=record.pk, lock_token=token).delete()
+                raise
+            except (Problem, PaymentsError) as exc:
+                problem = to_problem(exc)
+                if problem is None or problem.status >= 500:
+                    _release(record, token)
+                    raise
+                response = problem_response(problem)
+                _finish(record, token=token, response=response)
+                return response
+            except BaseException:
+                _release(record, token)
+                raise
+        finally:
+            if redis_locked:
+                _redis_unlock(scope, token)
+
+    return wrapper
+
+
+__all__ = [
+    "HEADER",
+    "PROBLEM_CONTENT_TYPE",
+    "REPLAYED_HEADER",
+    "Resource",
+    "execute",
+    "idempotent",
+    "request_fingerprint",
+]
