@@ -140,6 +140,23 @@ def test_without_redis_the_database_lease_still_answers_409(api: MerchantClient,
     assert Payment.objects.count() == 1
 
 
+def test_a_duplicate_never_waits_on_the_key_row_its_owner_has_locked(
+    api: MerchantClient, monkeypatch: pytest.MonkeyPatch, redis_down: None
+):
+    """While the first request commits its work it holds the key row; the duplicate answers 409 at once (NOWAIT)."""
+    gate = Gate("performing")  # inside the work's transaction, key row locked
+    monkeypatch.setattr(idempotency, "checkpoint", gate)
+    thread, first = run_in_thread(lambda: post_json(client_for(api.api_key), "/v1/payments", payment_body(), key="w"))
+    try:
+        assert gate.reached.wait(30)
+        duplicate = api.post("/v1/payments", payment_body(), key="w")
+        assert duplicate.status_code == 409 and duplicate.json()["code"] == "idempotency_key_in_use"
+    finally:
+        gate.release()
+        thread.join(30)
+    assert first["response"].status_code == 202 and Payment.objects.count() == 1
+
+
 def test_redis_flushed_between_a_request_and_its_retry_still_makes_no_duplicate(api: MerchantClient):
     first = api.post("/v1/payments", payment_body(), key="flushed")
     flush_redis()

@@ -45,9 +45,10 @@ from typing import Any
 import redis
 import structlog
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
+from psycopg.errors import LockNotAvailable
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
@@ -230,7 +231,19 @@ def _redis_unlock(scope: _Scope, token: str) -> None:
 
 
 def _begin(scope: _Scope, *, fingerprint: str, request: Request, token: str) -> IdempotencyKey | HttpResponse:
-    """Step 1: insert the key row or take over an abandoned one; or answer (replay, 409, 422) instead."""
+    """Step 1: insert the key row or take over an abandoned one; or answer (replay, 409, 422) instead.
+
+    A key row locked by the request that owns it (it is committing its work) is 409 at once (`NOWAIT`).
+    """
+    try:
+        return _begin_locked(scope, fingerprint=fingerprint, request=request, token=token)
+    except OperationalError as exc:
+        if isinstance(exc.__cause__, LockNotAvailable):
+            return _in_use()
+        raise
+
+
+def _begin_locked(scope: _Scope, *, fingerprint: str, request: Request, token: str) -> IdempotencyKey | HttpResponse:
     now = timezone.now()
     lease = now + timedelta(seconds=float(settings.IDEMPOTENCY_LOCK_TTL))
     with transaction.atomic():
@@ -247,7 +260,7 @@ def _begin(scope: _Scope, *, fingerprint: str, request: Request, token: str) -> 
         )
         if created:
             return record
-        record = IdempotencyKey.objects.select_for_update().get(pk=record.pk)
+        record = IdempotencyKey.objects.select_for_update(nowait=True).get(pk=record.pk)
         if record.fingerprint != fingerprint:
             return _reused()
         if record.recovery_point == RecoveryPoint.FINISHED:
