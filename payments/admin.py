@@ -635,3 +635,7 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
             intro=f"{message.topic} → {message.subscriber}, {message.attempts} attempts. Last error: "
             f"{message.last_error[:500]}",
         )
+
+
+# API keys: create (secret shown once) and revoke (issue 4).
+from payments import admin_keys  # noqa: E402, F401

@@ -54,3 +54,11 @@ class ReasonRequired(PaymentsError):
     code = "reason_required"
     status = 400
     title = "A reason is required"
+
+
+class TooManyApiKeys(PaymentsError):
+    """A merchant already holds the two active keys a mode allows; revoke one before creating another."""
+
+    code = "api_key_limit"
+    status = 409
+    title = "Too many active API keys"

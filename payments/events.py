@@ -1,16 +1,17 @@
 """Payment event types, emitting events (an Event row plus its outbox rows), and their JSON form.
 
-Public events (`payment.*`) go to merchants through webhooks. Internal topics (`payments.*` commands) only
-schedule work for the payments worker and have no Event row.
+Public events (`payment.*`, `refund.*`) go to merchants through webhooks and `GET /v1/events`. Internal topics
+(`payments.*` commands) only schedule work for the payments worker and have no Event row. Every committed event
+also wakes requests waiting on its object (`Prefer: wait`, payments.waiting).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from payments import outbox
-from payments.models import Event, Payment
-from payments.representations import iso, payment_to_dict
+from payments import outbox, waiting
+from payments.models import Event, Payment, Refund
+from payments.representations import iso, payment_to_dict, refund_to_dict
 
 PAYMENT_CREATED = "payment.created"
 PAYMENT_AUTHORIZED = "payment.authorized"
@@ -19,6 +20,12 @@ PAYMENT_CAPTURE_FAILED = "payment.capture_failed"
 PAYMENT_FAILED = "payment.failed"
 PAYMENT_VOIDED = "payment.voided"
 PAYMENT_VOID_FAILED = "payment.void_failed"
+PAYMENT_EXPIRED = "payment.expired"
+PAYMENT_PARTIALLY_REFUNDED = "payment.partially_refunded"
+PAYMENT_REFUNDED = "payment.refunded"
+REFUND_CREATED = "refund.created"
+REFUND_SUCCEEDED = "refund.succeeded"
+REFUND_FAILED = "refund.failed"
 
 #: Every event type a merchant can receive, with when it happens.
 PUBLIC_EVENT_TYPES: dict[str, str] = {
@@ -29,6 +36,12 @@ PUBLIC_EVENT_TYPES: dict[str, str] = {
     PAYMENT_FAILED: "The authorization was declined or could not be completed.",
     PAYMENT_VOIDED: "The authorization was voided and the hold released.",
     PAYMENT_VOID_FAILED: "The processor refused the void; the payment is authorized again.",
+    PAYMENT_EXPIRED: "The authorization was not captured in time (7 days by default); the hold was released.",
+    PAYMENT_PARTIALLY_REFUNDED: "A refund succeeded; part of the captured amount is refunded.",
+    PAYMENT_REFUNDED: "Refunds succeeded for the whole captured amount.",
+    REFUND_CREATED: "A refund was requested and is pending at the processor.",
+    REFUND_SUCCEEDED: "The processor accepted the refund.",
+    REFUND_FAILED: "The processor refused the refund, or could not be reached; nothing was refunded.",
 }
 
 PAYMENT_HELD = "payment.held"
@@ -39,24 +52,33 @@ PUBLIC_EVENT_TYPES[PAYMENT_HOLD_RELEASED] = "A reviewer released the payment's h
 # Internal work topics for the payments worker (no Event row, never sent to merchants).
 COMMAND_CAPTURE = "payments.capture"
 COMMAND_VOID = "payments.void"
+COMMAND_REFUND = "payments.refund"
+COMMAND_CANCEL_EXPIRED = "payments.cancel_expired"
 
 
-def event_emit(*, type: str, payment: Payment) -> Event:
-    """Record event `type` about `payment` (with the payment's current API form) and publish it to subscribers.
+def event_emit(*, type: str, payment: Payment, refund: Refund | None = None) -> Event:
+    """Record event `type` about `payment`, or about `refund` of that payment, with the object's current API form
+    as `data.object`, and publish it to subscribers (ordered by payment id).
 
-    Must run inside the transaction that made the change. Raises ValueError for an unknown event type.
+    Must run inside the transaction that made the change; after commit, requests waiting on the object
+    (`Prefer: wait`) are woken. Raises ValueError for an unknown event type.
     """
     if type not in PUBLIC_EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
+    obj = refund_to_dict(refund) if refund is not None else payment_to_dict(payment)
     event = Event.objects.create(
         merchant_id=payment.merchant_id,
         mode=payment.mode,
         type=type,
         payment=payment,
-        data={"object": payment_to_dict(payment)},
+        data={"object": obj},
         request_id=outbox.current_request_id(),
     )
-    outbox.publish(type, key=payment.id, payload={"event_id": event.id, "payment_id": payment.id})
+    payload = {"event_id": event.id, "payment_id": payment.id}
+    if refund is not None:
+        payload["refund_id"] = refund.id
+    outbox.publish(type, key=payment.id, payload=payload)
+    waiting.notify_after_commit(refund.id if refund is not None else payment.id)
     return event
 
 

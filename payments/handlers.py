@@ -1,7 +1,8 @@
 """The payments worker: outbox handlers that talk to processors and record their answers.
 
 One subscriber (`payments.processor`) takes every payment's work in order (authorize on `payment.created`, then
-capture and void commands), keyed by payment id, so the steps of one payment never run concurrently.
+capture, void, refund and expiry-cancel commands), keyed by payment id, so the steps of one payment never run
+concurrently.
 The processor call happens outside any database transaction; its answer is recorded by a payments service.
 A retryable processor error (timeout, 5xx, unreachable) raises, so the outbox retries it with backoff and the
 same idempotency key; on the last attempt the payment is failed (authorization) or returned to `authorized`
@@ -13,7 +14,7 @@ from __future__ import annotations
 import structlog
 
 from payments import events, outbox, services
-from payments.models import Payment, PaymentStatus
+from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from payments.processors import get_processor
 from payments.processors.base import AuthorizationRequest, ModificationRequest, ProcessorError
 
@@ -22,7 +23,16 @@ log = structlog.get_logger(__name__)
 SUBSCRIBER = "payments.processor"
 
 
-@outbox.subscriber(SUBSCRIBER, topics=[events.PAYMENT_CREATED, events.COMMAND_CAPTURE, events.COMMAND_VOID])
+@outbox.subscriber(
+    SUBSCRIBER,
+    topics=[
+        events.PAYMENT_CREATED,
+        events.COMMAND_CAPTURE,
+        events.COMMAND_VOID,
+        events.COMMAND_REFUND,
+        events.COMMAND_CANCEL_EXPIRED,
+    ],
+)
 def handle(message: outbox.Message) -> None:
     """Dispatch one payment work item by topic. Raises ProcessorError to have the outbox retry it."""
     payment = Payment.objects.filter(pk=message.payload["payment_id"]).first()
@@ -36,6 +46,10 @@ def handle(message: outbox.Message) -> None:
             _capture(payment, message)
         elif message.topic == events.COMMAND_VOID:
             _void(payment, message)
+        elif message.topic == events.COMMAND_REFUND:
+            _refund(payment, message)
+        elif message.topic == events.COMMAND_CANCEL_EXPIRED:
+            _cancel_expired(payment, message)
 
 
 def _authorize(payment: Payment, message: outbox.Message) -> None:
@@ -111,3 +125,51 @@ def _void(payment: Payment, message: outbox.Message) -> None:
         return
     payment = services.payment_void_record(payment_id=payment.id)
     log.info("payments.void.done", status=payment.status)
+
+
+def _refund(payment: Payment, message: outbox.Message) -> None:
+    refund = Refund.objects.filter(pk=message.payload["refund_id"]).first()
+    if refund is None or refund.status != RefundStatus.PENDING:
+        return
+    try:
+        result = get_processor(payment.processor).refund(
+            ModificationRequest(
+                psp_reference=payment.psp_reference,
+                amount=refund.amount,
+                currency=refund.currency,
+                idempotency_key=f"{refund.id}:refund",
+            )
+        )
+    except ProcessorError as exc:
+        if exc.retryable and not message.is_last_attempt:
+            raise
+        log.warning("payments.refund.failed", refund_id=refund.id, code=exc.code, attempt=message.attempt)
+        services.refund_failure_record(refund_id=refund.id, code=exc.code, message=exc.message)
+        return
+    refund = services.refund_success_record(refund_id=refund.id, psp_reference=result.psp_reference)
+    log.info("payments.refund.done", refund_id=refund.id, status=refund.status, amount=refund.amount)
+
+
+def _cancel_expired(payment: Payment, message: outbox.Message) -> None:
+    """Best effort: tell the processor to cancel an authorization we expired, so the card's hold ends sooner.
+
+    Retryable errors raise (the outbox retries) until the last attempt; a refusal (e.g. the processor already
+    expired it) or the last failure is only logged: the payment stays `expired` either way.
+    """
+    if payment.status != PaymentStatus.EXPIRED or not payment.psp_reference:
+        return
+    try:
+        get_processor(payment.processor).void(
+            ModificationRequest(
+                psp_reference=payment.psp_reference,
+                amount=0,
+                currency=payment.currency,
+                idempotency_key=f"{payment.id}:expiry_cancel",
+            )
+        )
+    except ProcessorError as exc:
+        if exc.retryable and not message.is_last_attempt:
+            raise
+        log.warning("payments.expiry_cancel.refused", code=exc.code)
+        return
+    log.info("payments.expiry_cancel.done")

@@ -6,10 +6,12 @@ Amounts are integers in minor units of the payment's ISO 4217 currency. Ids are 
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import partial
 
 import pgtrigger
 from django.db import models
+from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 
 from payments.ids import new_id
 
@@ -41,6 +43,8 @@ class ApiKey(models.Model):
     """A secret API key. Only its SHA-256 hash is stored; `prefix` (first 16 characters) identifies it to people.
 
     The plaintext (`sk_test_…` / `sk_live_…` + 32 random base62 characters, about 190 bits) is shown once.
+    A merchant holds at most two active keys per mode (`slot` 1 or 2, unique while not revoked), so a key can be
+    rotated without downtime: create the second key, deploy it, revoke the first.
     """
 
     id = models.CharField(primary_key=True, max_length=40, default=partial(new_id, "key"), editable=False)
@@ -48,8 +52,19 @@ class ApiKey(models.Model):
     mode = models.CharField(max_length=4, choices=Mode.choices)
     prefix = models.CharField(max_length=16)
     key_hash = models.CharField(max_length=64, unique=True)
+    slot = models.PositiveSmallIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(slot__in=[1, 2]), name="api_key_slot_1_or_2"),
+            models.UniqueConstraint(
+                fields=["merchant", "mode", "slot"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="api_key_two_active_per_mode",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.mode})"
@@ -58,8 +73,10 @@ class ApiKey(models.Model):
 class PaymentStatus(models.TextChoices):
     """Payment states. `processing`: authorization in flight; `capturing`/`voiding`: that request is in flight.
 
-    Transitions (payments.services): processing → authorized | failed; authorized → capturing | voiding;
-    capturing → captured | authorized (capture refused); voiding → voided | authorized (void refused).
+    Transitions (the `@transition` methods of Payment, called by payments.services with the row locked):
+    processing → authorized | failed; authorized → capturing | voiding | expired; capturing → captured |
+    authorized (capture refused); voiding → voided | authorized (void refused); captured → partially_refunded |
+    refunded; partially_refunded → partially_refunded | refunded.
     """
 
     PROCESSING = "processing"
@@ -69,6 +86,14 @@ class PaymentStatus(models.TextChoices):
     VOIDING = "voiding"
     VOIDED = "voided"
     FAILED = "failed"
+    EXPIRED = "expired"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+
+
+#: Statuses in which the processor is still working on a request; every other status is settled (for
+#: `Prefer: wait`, a payment in one of these has not reached a final state yet).
+PAYMENT_IN_FLIGHT = frozenset({PaymentStatus.PROCESSING, PaymentStatus.CAPTURING, PaymentStatus.VOIDING})
 
 
 class CaptureMethod(models.TextChoices):
@@ -78,9 +103,16 @@ class CaptureMethod(models.TextChoices):
     MANUAL = "manual"
 
 
-class Payment(models.Model):
-    """A card payment. `amount`, `amount_captured` are minor units of `currency` (ISO 4217, upper case).
+class Payment(FSMModelMixin, models.Model):
+    """A card payment. `amount`, `amount_captured`, `amount_refunded`, `amount_refunding` are minor units of
+    `currency` (ISO 4217, upper case).
 
+    `status` is a django-fsm-2 state field that cannot be assigned directly: only the `@transition` methods below
+    change it, and each raises `django_fsm.TransitionNotAllowed` from a wrong source state. The methods only set
+    fields; payments.services locks the row, calls them, saves, and writes the ledger postings and events.
+
+    `amount_refunding` is what pending refunds reserve; a check constraint keeps
+    `amount_refunded + amount_refunding ≤ amount_captured`, so refunds can never exceed the capture.
     Card data is limited to what a processor returns about a token (brand, BIN, last 4, issuing country);
     card numbers are never accepted or stored.
     """
@@ -88,9 +120,11 @@ class Payment(models.Model):
     id = models.CharField(primary_key=True, max_length=40, default=partial(new_id, "pay"), editable=False)
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="payments")
     mode = models.CharField(max_length=4, choices=Mode.choices)
-    status = models.CharField(max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PROCESSING)
+    status = FSMField(max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.PROCESSING, protected=True)
     amount = models.BigIntegerField()
     amount_captured = models.BigIntegerField(default=0)
+    amount_refunded = models.BigIntegerField(default=0)
+    amount_refunding = models.BigIntegerField(default=0)
     currency = models.CharField(max_length=3)
     capture_method = models.CharField(max_length=16, choices=CaptureMethod.choices)
     payment_method = models.CharField(max_length=64)
@@ -116,11 +150,16 @@ class Payment(models.Model):
     authorized_at = models.DateTimeField(null=True, blank=True)
     captured_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["merchant", "mode", "-id"], name="payment_merchant_list"),
             models.Index(fields=["status"], name="payment_status"),
+            models.Index(
+                fields=["expires_at"], name="payment_authorized_expiry", condition=models.Q(status="authorized")
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_amount_positive"),
@@ -128,10 +167,103 @@ class Payment(models.Model):
                 condition=models.Q(amount_captured__gte=0, amount_captured__lte=models.F("amount")),
                 name="payment_captured_within_amount",
             ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    amount_refunded__gte=0,
+                    amount_refunding__gte=0,
+                    amount_captured__gte=models.F("amount_refunded") + models.F("amount_refunding"),
+                ),
+                name="payment_refunds_within_captured",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.id} {self.amount} {self.currency} {self.status}"
+
+    # --- State transitions (django-fsm-2). Each sets the fields of its step; callers save. -----------------------
+
+    @transition(field=status, source=PaymentStatus.PROCESSING, target=PaymentStatus.AUTHORIZED)
+    def authorize(self, *, at: datetime, expires_at: datetime) -> None:
+        """The processor approved the authorization at `at`; the hold lapses at `expires_at`."""
+        self.authorized_at = at
+        self.expires_at = expires_at
+
+    @transition(field=status, source=PaymentStatus.PROCESSING, target=PaymentStatus.FAILED)
+    def fail(self, *, code: str, message: str) -> None:
+        """The authorization was declined or could not be completed (`failure_code` = `code`)."""
+        self.failure_code = code
+        self.failure_message = message[:255]
+
+    @transition(field=status, source=PaymentStatus.AUTHORIZED, target=PaymentStatus.CAPTURING)
+    def request_capture(self) -> None:
+        """A capture was requested; the worker asks the processor."""
+
+    @transition(field=status, source=PaymentStatus.CAPTURING, target=PaymentStatus.CAPTURED)
+    def capture(self, *, amount: int, at: datetime) -> None:
+        """The processor accepted a capture of `amount` minor units (≤ `amount`; the rest of the hold is released)."""
+        self.amount_captured = amount
+        self.captured_at = at
+        self.failure_code = self.failure_message = ""
+
+    @transition(field=status, source=PaymentStatus.CAPTURING, target=PaymentStatus.AUTHORIZED)
+    def refuse_capture(self, *, code: str, message: str) -> None:
+        """The processor refused the capture: authorized again, with the reason."""
+        self.failure_code = code
+        self.failure_message = message[:255]
+
+    @transition(field=status, source=PaymentStatus.AUTHORIZED, target=PaymentStatus.VOIDING)
+    def request_void(self, *, reason: str) -> None:
+        """A void was requested (`reason` as given by the merchant); the worker asks the processor."""
+        self.void_reason = reason
+
+    @transition(field=status, source=PaymentStatus.VOIDING, target=PaymentStatus.VOIDED)
+    def void(self, *, at: datetime) -> None:
+        """The processor cancelled the authorization; the hold is released."""
+        self.voided_at = at
+
+    @transition(field=status, source=PaymentStatus.VOIDING, target=PaymentStatus.AUTHORIZED)
+    def refuse_void(self, *, code: str, message: str) -> None:
+        """The processor refused the void: authorized again, with the reason."""
+        self.failure_code = code
+        self.failure_message = message[:255]
+
+    @transition(field=status, source=PaymentStatus.AUTHORIZED, target=PaymentStatus.EXPIRED)
+    def expire(self, *, at: datetime) -> None:
+        """The uncaptured authorization lapsed (PAYMENT_AUTHORIZATION_TTL); the hold is released."""
+        self.expired_at = at
+
+    @transition(field=status, source=[PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED], target=None)
+    def reserve_refund(self, *, amount: int) -> None:
+        """A refund of `amount` minor units was requested: reserve it (status unchanged).
+
+        Raises ValueError when `amount` is not within 1 … what is still refundable.
+        """
+        if not 0 < amount <= self.amount_refundable:
+            raise ValueError(f"amount {amount} is not within 1 … {self.amount_refundable}")
+        self.amount_refunding += amount
+
+    @transition(
+        field=status,
+        source=[PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED],
+        target=RETURN_VALUE(PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED),
+    )
+    def settle_refund(self, *, amount: int) -> str:
+        """A reserved refund of `amount` minor units succeeded: `refunded` once everything captured is refunded."""
+        self.amount_refunding -= amount
+        self.amount_refunded += amount
+        return (
+            PaymentStatus.REFUNDED if self.amount_refunded == self.amount_captured else PaymentStatus.PARTIALLY_REFUNDED
+        )
+
+    @transition(field=status, source=[PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED], target=None)
+    def release_refund(self, *, amount: int) -> None:
+        """A reserved refund of `amount` minor units failed: the reservation is released (status unchanged)."""
+        self.amount_refunding -= amount
+
+    @property
+    def amount_refundable(self) -> int:
+        """Minor units that new refunds may still take: captured − refunded − reserved by pending refunds."""
+        return self.amount_captured - self.amount_refunded - self.amount_refunding
 
     @property
     def ledger_reference(self) -> str:
@@ -139,11 +271,26 @@ class Payment(models.Model):
         return f"payment:{self.id}"
 
 
+class RecoveryPoint(models.TextChoices):
+    """How far the request that owns an idempotency key got (Stripe's recovery points; see payments.api.idempotency).
+
+    `started`: the key is stored and locked, nothing else is. `object_created`: the work committed (the object
+    and its outbox rows) but not the response. `finished`: the response is stored and is replayed from now on.
+    """
+
+    STARTED = "started"
+    OBJECT_CREATED = "object_created"
+    FINISHED = "finished"
+
+
 class IdempotencyKey(models.Model):
     """A merchant's idempotency key and the response stored for it (draft-ietf-httpapi-idempotency-key-header).
 
     Unique per (merchant, mode, key): the database, not Redis, guarantees that one key runs once.
     `fingerprint` is SHA-256 over method, path and canonical JSON body. `response_body` is the exact bytes sent.
+    `locked_until`/`lock_token` lease the key to the request working on it; a request that died leaves a lease
+    that expires (IDEMPOTENCY_LOCK_TTL seconds), after which a retry takes over from `recovery_point`.
+    `object_type`/`object_id` name what the work created, so a retry can finish the response without redoing it.
     """
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
@@ -152,15 +299,28 @@ class IdempotencyKey(models.Model):
     method = models.CharField(max_length=8)
     path = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)
-    response_status = models.PositiveSmallIntegerField()
-    response_body = models.BinaryField()
-    response_content_type = models.CharField(max_length=64)
+    recovery_point = models.CharField(max_length=16, choices=RecoveryPoint.choices, default=RecoveryPoint.STARTED)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    lock_token = models.CharField(max_length=32, blank=True)
+    object_type = models.CharField(max_length=32, blank=True)
+    object_id = models.CharField(max_length=40, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.BinaryField(null=True, blank=True)
+    response_content_type = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["merchant", "mode", "key"], name="idempotency_key_unique"),
+            models.CheckConstraint(
+                condition=~models.Q(recovery_point="finished") | models.Q(response_status__isnull=False),
+                name="idempotency_key_finished_has_response",
+            ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.recovery_point})"
 
 
 class Event(models.Model):
@@ -179,10 +339,80 @@ class Event(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["merchant", "mode", "-id"], name="event_merchant_list")]
+        indexes = [
+            models.Index(fields=["merchant", "mode", "-id"], name="event_merchant_list"),
+            models.Index(fields=["merchant", "mode", "type", "-id"], name="event_merchant_type_list"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.id} {self.type}"
+
+
+class RefundStatus(models.TextChoices):
+    """`pending`: sent (or about to be sent) to the processor; `succeeded` or `failed` are final."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class RefundReason(models.TextChoices):
+    """Why the merchant refunds (Stripe's reasons)."""
+
+    REQUESTED_BY_CUSTOMER = "requested_by_customer"
+    DUPLICATE = "duplicate"
+    FRAUDULENT = "fraudulent"
+
+
+class Refund(FSMModelMixin, models.Model):
+    """A refund of all or part of a captured payment: `amount` minor units of the payment's `currency`.
+
+    Created `pending` (reserving its amount on the payment), sent to the processor by the worker, then
+    `succeeded` (ledger posting, payment's `amount_refunded`) or `failed` (reservation released). `status` changes
+    only through the `@transition` methods; payments.services locks the payment row around every change.
+    """
+
+    id = models.CharField(primary_key=True, max_length=40, default=partial(new_id, "re"), editable=False)
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="refunds")
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = FSMField(max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING, protected=True)
+    reason = models.CharField(max_length=32, choices=RefundReason.choices, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    psp_reference = models.CharField(max_length=64, blank=True)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["merchant", "mode", "-id"], name="refund_merchant_list"),
+            models.Index(fields=["payment", "-id"], name="refund_payment_list"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.amount} {self.currency} {self.status}"
+
+    @transition(field=status, source=RefundStatus.PENDING, target=RefundStatus.SUCCEEDED)
+    def succeed(self, *, psp_reference: str, at: datetime) -> None:
+        """The processor accepted the refund (its own `psp_reference`)."""
+        self.psp_reference = psp_reference
+        self.succeeded_at = at
+
+    @transition(field=status, source=RefundStatus.PENDING, target=RefundStatus.FAILED)
+    def fail(self, *, code: str, message: str, at: datetime) -> None:
+        """The processor refused the refund, or could not be reached after every retry."""
+        self.failure_code = code
+        self.failure_message = message[:255]
+        self.failed_at = at
 
 
 class OutboxStatus(models.TextChoices):

@@ -5,7 +5,13 @@
 | authorized | `authorization_hold` | hold (pending) | platform processor_receivable | merchant pending |
 | captured (c ≤ held) | `capture` | posts c of the hold, releases the rest | processor_receivable | merchant pending |
 | voided | `void_release` | voids the hold | — | — |
-| failed (declined) | nothing | — | — | — |
+| expired (uncaptured hold lapsed) | `expiry_release` | voids the hold | — | — |
+| refund succeeded (r) | `refund` | posted | merchant pending | processor_receivable |
+| failed (declined), refund failed | nothing | — | — | — |
+
+A refund reverses part of a capture before settlement: the merchant is owed r less (debit its `pending`
+liability) and the processor will pay r less (credit `processor_receivable`; the processor nets the refund in its
+settlement report, e.g. Adyen's `Refunded` rows).
 
 Test-mode and live-mode money never meet: ledger owners carry the mode (`test:merchant:mer_…`, `test:platform`).
 """
@@ -14,9 +20,9 @@ from __future__ import annotations
 
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger_services
-from ledger.contracts import AccountPurpose, AccountRef
+from ledger.contracts import AccountPurpose, AccountRef, Leg, Side
 from ledger.models import LedgerTransaction
-from payments.models import Payment
+from payments.models import Payment, Refund
 
 HOLD_CODE = "authorization_hold"
 
@@ -83,4 +89,30 @@ def post_void(payment: Payment) -> LedgerTransaction:
         code="void_release",
         reference=payment.ledger_reference,
         idempotency_key=f"{payment.id}:void_release",
+    )
+
+
+def post_expiry_release(payment: Payment) -> LedgerTransaction:
+    """Release the whole hold of an expired authorization (idempotent per payment)."""
+    return ledger_services.hold_void(
+        hold=_hold(payment),
+        code="expiry_release",
+        reference=payment.ledger_reference,
+        idempotency_key=f"{payment.id}:expiry_release",
+    )
+
+
+def post_refund(refund: Refund) -> LedgerTransaction:
+    """Post a succeeded refund of `refund.amount` minor units: debit the merchant's pending account, credit the
+    platform's processor_receivable (idempotent per refund)."""
+    receivable, merchant_pending = _refs(refund.payment)
+    return ledger_services.transaction_post(
+        code="refund",
+        reference=refund.payment.ledger_reference,
+        idempotency_key=f"{refund.id}:refund",
+        legs=[
+            Leg(account=merchant_pending, side=Side.DEBIT, amount=refund.amount),
+            Leg(account=receivable, side=Side.CREDIT, amount=refund.amount),
+        ],
+        description=f"refund {refund.id}",
     )

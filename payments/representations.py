@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from payments.models import Payment, PaymentHold, PaymentStatus
+from payments.models import Payment, PaymentHold, PaymentStatus, Refund
 
 
 def iso(value: datetime | None) -> str | None:
@@ -17,6 +17,8 @@ def payment_to_dict(payment: Payment) -> dict[str, Any]:
     """A payment as the API shows it. Amounts are integers in minor units of `currency`.
 
     `amount_capturable`: what a capture may still take (the authorized amount while `authorized`, else 0).
+    `amount_refunded`: what succeeded refunds returned; `amount_refundable`: what new refunds may still take
+    (captured − refunded − pending refunds). `expires_at`: when an uncaptured authorization lapses.
     `hold`: the payment's latest hold (payment_hold_to_dict) or None; uses `payment.holds` (prefetchable).
     """
     capturable = payment.amount if payment.status == PaymentStatus.AUTHORIZED else 0
@@ -35,6 +37,8 @@ def payment_to_dict(payment: Payment) -> dict[str, Any]:
         "amount": payment.amount,
         "amount_capturable": capturable,
         "amount_captured": payment.amount_captured,
+        "amount_refunded": payment.amount_refunded,
+        "amount_refundable": payment.amount_refundable,
         "currency": payment.currency,
         "capture_method": payment.capture_method,
         "payment_method": {"token": payment.payment_method, "card": card},
@@ -52,6 +56,8 @@ def payment_to_dict(payment: Payment) -> dict[str, Any]:
         "captured_at": iso(payment.captured_at),
         "voided_at": iso(payment.voided_at),
         "hold": payment_hold_to_dict(max(payment.holds.all(), key=lambda h: (h.created_at, h.id), default=None)),
+        "expires_at": iso(payment.expires_at) if payment.status == PaymentStatus.AUTHORIZED else None,
+        "expired_at": iso(payment.expired_at),
     }
 
 
@@ -68,4 +74,25 @@ def payment_hold_to_dict(hold: PaymentHold | None) -> dict[str, Any] | None:
         "reason": hold.reason,
         "created": iso(hold.created_at),
         "ended": iso(hold.ended_at),
+    }
+
+
+def refund_to_dict(refund: Refund) -> dict[str, Any]:
+    """A refund as the API shows it: `amount` in minor units of `currency`; `status` pending|succeeded|failed."""
+    return {
+        "id": refund.id,
+        "object": "refund",
+        "payment": refund.payment_id,
+        "status": refund.status,
+        "amount": refund.amount,
+        "currency": refund.currency,
+        "reason": refund.reason or None,
+        "metadata": refund.metadata,
+        "psp_reference": refund.psp_reference or None,
+        "failure_code": refund.failure_code or None,
+        "failure_message": refund.failure_message or None,
+        "livemode": refund.mode == "live",
+        "created": iso(refund.created_at),
+        "succeeded_at": iso(refund.succeeded_at),
+        "failed_at": iso(refund.failed_at),
     }

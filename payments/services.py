@@ -1,7 +1,8 @@
 """Payments write services (use cases). Each owns its database transaction and writes its events in it.
 
-Every state change locks the payment row (`SELECT … FOR UPDATE`), checks the transition, writes the new state,
-its ledger postings and its events (outbox rows) in one transaction, so they all commit or none do. No service
+Every state change locks the payment row (`SELECT … FOR UPDATE`), applies one django-fsm-2 transition of
+Payment (or Refund), writes the new state, its ledger postings and its events (outbox rows) in one transaction,
+so they all commit or none do. A transition from the wrong state raises InvalidState (HTTP 409). No service
 called from an API request talks to a processor: that happens in the outbox worker (payments.handlers).
 """
 
@@ -10,24 +11,45 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django_fsm import TransitionNotAllowed
 
 from payments import events, outbox, postings
-from payments.errors import InvalidAmount, InvalidState, NotFound
-from payments.models import ApiKey, CaptureMethod, Merchant, Mode, Payment, PaymentStatus
+from payments.errors import InvalidAmount, InvalidState, NotFound, TooManyApiKeys
+from payments.models import (
+    ApiKey,
+    CaptureMethod,
+    IdempotencyKey,
+    Merchant,
+    Mode,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+)
 from payments.processors.base import AuthorizationResult
 
 _BASE62 = string.ascii_letters + string.digits
 
-#: Allowed status transitions (from → to). Anything else raises InvalidState.
-TRANSITIONS: dict[str, set[str]] = {
-    PaymentStatus.PROCESSING: {PaymentStatus.AUTHORIZED, PaymentStatus.FAILED},
-    PaymentStatus.AUTHORIZED: {PaymentStatus.CAPTURING, PaymentStatus.VOIDING},
-    PaymentStatus.CAPTURING: {PaymentStatus.CAPTURED, PaymentStatus.AUTHORIZED},
-    PaymentStatus.VOIDING: {PaymentStatus.VOIDED, PaymentStatus.AUTHORIZED},
-}
+
+def _transitions() -> dict[str, set[str]]:
+    table: dict[str, set[str]] = {}
+    for t in Payment._meta.get_field("status").get_all_transitions(Payment):
+        if t.target is None:
+            continue
+        targets = t.target.allowed_states if hasattr(t.target, "allowed_states") else [t.target]
+        table.setdefault(t.source, set()).update(targets)
+    return table
+
+
+#: Allowed payment status changes (from → to), read from the django-fsm-2 transitions of Payment.
+TRANSITIONS: dict[str, set[str]] = _transitions()
 
 
 def hash_api_key(raw_key: str) -> str:
@@ -35,11 +57,52 @@ def hash_api_key(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
+MAX_ACTIVE_KEYS_PER_MODE = 2
+
+
+@transaction.atomic
 def api_key_create(*, merchant: Merchant, mode: str = Mode.TEST) -> tuple[ApiKey, str]:
-    """Create a secret key for `merchant` in `mode`; returns (row, plaintext). The plaintext is never stored."""
+    """Create a secret key (`sk_test_…` or `sk_live_…`) for `merchant` in `mode`; returns (row, plaintext).
+
+    The plaintext is never stored (only its SHA-256). A merchant holds at most two active keys per mode, so a key
+    can be rotated without downtime; a third raises TooManyApiKeys (revoke one first). Locks the merchant row;
+    the partial unique constraint on (merchant, mode, slot) backs the limit up. Raises ValueError for a bad mode.
+    """
+    if mode not in Mode.values:
+        raise ValueError(f"mode must be one of {Mode.values}, not {mode!r}")
+    Merchant.objects.select_for_update().filter(pk=merchant.pk).first()
+    used = set(
+        ApiKey.objects.filter(merchant=merchant, mode=mode, revoked_at__isnull=True).values_list("slot", flat=True)
+    )
+    free = [slot for slot in range(1, MAX_ACTIVE_KEYS_PER_MODE + 1) if slot not in used]
+    if not free:
+        raise TooManyApiKeys(
+            f"Merchant {merchant.pk} already has {MAX_ACTIVE_KEYS_PER_MODE} active {mode} keys; revoke one first."
+        )
     raw = f"sk_{mode}_" + "".join(secrets.choice(_BASE62) for _ in range(32))
-    key = ApiKey.objects.create(merchant=merchant, mode=mode, prefix=raw[:16], key_hash=hash_api_key(raw))
+    key = ApiKey.objects.create(merchant=merchant, mode=mode, slot=free[0], prefix=raw[:16], key_hash=hash_api_key(raw))
     return key, raw
+
+
+@transaction.atomic
+def api_key_revoke(*, key_id: str) -> ApiKey:
+    """Revoke the API key `key_id` (or a key whose `prefix` is `key_id`): it stops authenticating at once.
+
+    Idempotent: revoking a revoked key returns it unchanged. Raises NotFound for an unknown key, and ValueError
+    when a prefix matches several keys.
+    """
+    matches = list(ApiKey.objects.select_for_update().filter(pk=key_id)) or list(
+        ApiKey.objects.select_for_update().filter(prefix=key_id)
+    )
+    if not matches:
+        raise NotFound(f"No such API key: {key_id}")
+    if len(matches) > 1:
+        raise ValueError(f"{key_id!r} matches {len(matches)} keys; give the key id (key_…)")
+    key = matches[0]
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+    return key
 
 
 @transaction.atomic
@@ -60,12 +123,20 @@ def _lock(*, payment_id: str, merchant_id: str | None = None, mode: str | None =
     return payment
 
 
-def _transition(payment: Payment, to: str) -> None:
-    if to not in TRANSITIONS.get(payment.status, set()):
+def _apply(obj: Payment | Refund, step: Callable[..., Any], **kwargs: Any) -> Any:
+    """Run the django-fsm-2 transition `step` (a bound method of `obj`); a wrong source state is InvalidState."""
+    try:
+        return step(**kwargs)
+    except TransitionNotAllowed as exc:
+        noun = "Payment" if isinstance(obj, Payment) else "Refund"
         raise InvalidState(
-            f"Payment {payment.id} is {payment.status}; it cannot become {to}.", payment_status=payment.status
-        )
-    payment.status = to
+            f"{noun} {obj.pk} is {obj.status}; it does not allow {step.__name__.replace('_', ' ')}.",
+            payment_status=obj.status if isinstance(obj, Payment) else obj.payment.status,
+        ) from exc
+
+
+def _authorization_expiry(at: datetime) -> datetime:
+    return at + timedelta(seconds=settings.PAYMENT_AUTHORIZATION_TTL)
 
 
 @transaction.atomic
@@ -87,8 +158,6 @@ def payment_create(
 
     `amount` is in minor units of `currency` (ISO 4217, validated by the caller). Never calls a processor.
     """
-    from django.conf import settings
-
     payment = Payment.objects.create(
         merchant=merchant,
         mode=mode,
@@ -117,7 +186,7 @@ def payment_capture(*, merchant: Merchant, mode: str, payment_id: str, amount_to
     amount = payment.amount if amount_to_capture is None else amount_to_capture
     if payment.status == PaymentStatus.AUTHORIZED and not 0 < amount <= payment.amount:
         raise InvalidAmount(f"amount_to_capture must be between 1 and {payment.amount}.", param="amount_to_capture")
-    _transition(payment, PaymentStatus.CAPTURING)
+    _apply(payment, payment.request_capture)
     payment.save(update_fields=["status", "updated_at"])
     outbox.publish(events.COMMAND_CAPTURE, key=payment.id, payload={"payment_id": payment.id, "amount": amount})
     return payment
@@ -131,8 +200,7 @@ def payment_void(*, merchant: Merchant, mode: str, payment_id: str, reason: str 
     Raises NotFound, or InvalidState unless `authorized`.
     """
     payment = _lock(payment_id=payment_id, merchant_id=merchant.pk, mode=mode)
-    _transition(payment, PaymentStatus.VOIDING)
-    payment.void_reason = reason
+    _apply(payment, payment.request_void, reason=reason)
     payment.save(update_fields=["status", "void_reason", "updated_at"])
     outbox.publish(events.COMMAND_VOID, key=payment.id, payload={"payment_id": payment.id})
     return payment
@@ -160,19 +228,21 @@ def payment_authorization_record(*, payment_id: str, result: AuthorizationResult
         payment.card_country = result.card.country
         payment.card_fingerprint = result.card.fingerprint
     if not result.approved:
-        _transition(payment, PaymentStatus.FAILED)
-        payment.failure_code = result.decline_code or "card_declined"
-        payment.failure_message = result.decline_message or "The card was declined."
+        _apply(
+            payment,
+            payment.fail,
+            code=result.decline_code or "card_declined",
+            message=result.decline_message or "The card was declined.",
+        )
         payment.save()
         events.event_emit(type=events.PAYMENT_FAILED, payment=payment)
         return payment
-    _transition(payment, PaymentStatus.AUTHORIZED)
-    payment.authorized_at = now
+    _apply(payment, payment.authorize, at=now, expires_at=_authorization_expiry(now))
     payment.save()
     postings.post_authorization(payment)
     events.event_emit(type=events.PAYMENT_AUTHORIZED, payment=payment)
     if payment.capture_method == CaptureMethod.AUTOMATIC:
-        _transition(payment, PaymentStatus.CAPTURING)
+        _apply(payment, payment.request_capture)
         payment.save(update_fields=["status", "updated_at"])
         outbox.publish(
             events.COMMAND_CAPTURE, key=payment.id, payload={"payment_id": payment.id, "amount": payment.amount}
@@ -189,9 +259,7 @@ def payment_authorization_fail(*, payment_id: str, code: str, message: str) -> P
     payment = _lock(payment_id=payment_id)
     if payment.status != PaymentStatus.PROCESSING:
         return payment
-    _transition(payment, PaymentStatus.FAILED)
-    payment.failure_code = code
-    payment.failure_message = message[:255]
+    _apply(payment, payment.fail, code=code, message=message)
     payment.save()
     events.event_emit(type=events.PAYMENT_FAILED, payment=payment)
     return payment
@@ -207,11 +275,8 @@ def payment_capture_record(*, payment_id: str, amount: int, psp_reference: str =
     payment = _lock(payment_id=payment_id)
     if payment.status != PaymentStatus.CAPTURING:
         return payment
-    _transition(payment, PaymentStatus.CAPTURED)
-    payment.amount_captured = amount
+    _apply(payment, payment.capture, amount=amount, at=timezone.now())
     payment.capture_psp_reference = psp_reference
-    payment.captured_at = timezone.now()
-    payment.failure_code = payment.failure_message = ""
     payment.save()
     postings.post_capture(payment, amount=amount)
     events.event_emit(type=events.PAYMENT_CAPTURED, payment=payment)
@@ -225,9 +290,8 @@ def payment_modification_refused(*, payment_id: str, in_status: str, code: str, 
     payment = _lock(payment_id=payment_id)
     if payment.status != in_status:
         return payment
-    _transition(payment, PaymentStatus.AUTHORIZED)
-    payment.failure_code = code
-    payment.failure_message = message[:255]
+    step = payment.refuse_capture if in_status == PaymentStatus.CAPTURING else payment.refuse_void
+    _apply(payment, step, code=code, message=message)
     payment.save()
     event_type = events.PAYMENT_CAPTURE_FAILED if in_status == PaymentStatus.CAPTURING else events.PAYMENT_VOID_FAILED
     events.event_emit(type=event_type, payment=payment)
@@ -240,9 +304,176 @@ def payment_void_record(*, payment_id: str) -> Payment:
     payment = _lock(payment_id=payment_id)
     if payment.status != PaymentStatus.VOIDING:
         return payment
-    _transition(payment, PaymentStatus.VOIDED)
-    payment.voided_at = timezone.now()
+    _apply(payment, payment.void, at=timezone.now())
     payment.save()
     postings.post_void(payment)
     events.event_emit(type=events.PAYMENT_VOIDED, payment=payment)
     return payment
+
+
+# --- Authorization expiry ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def payment_expire(*, payment_id: str, now: datetime | None = None) -> Payment:
+    """Expire an uncaptured authorization whose `expires_at` (authorized_at + PAYMENT_AUTHORIZATION_TTL seconds,
+    7 days by default, like a card hold) has passed: `expired`, the ledger hold released (`expiry_release`),
+    `payment.expired`, and a best-effort cancel at the processor (`payments.cancel_expired`).
+
+    `now` is the clock (default: the current time). Idempotent: a payment not `authorized`, or not yet due, is
+    returned unchanged. Locks the payment row, so it never races a capture or void request.
+    """
+    payment = _lock(payment_id=payment_id)
+    now = now or timezone.now()
+    if payment.status != PaymentStatus.AUTHORIZED or payment.expires_at is None or payment.expires_at > now:
+        return payment
+    _apply(payment, payment.expire, at=now)
+    payment.save()
+    postings.post_expiry_release(payment)
+    events.event_emit(type=events.PAYMENT_EXPIRED, payment=payment)
+    outbox.publish(events.COMMAND_CANCEL_EXPIRED, key=payment.id, payload={"payment_id": payment.id})
+    return payment
+
+
+def payments_expire_due(*, now: datetime | None = None, batch_size: int = 100, max_batches: int = 50) -> int:
+    """Expire every authorization due at `now` (default: the current time), each in its own transaction.
+
+    Called by Celery beat (`payments.tasks.authorizations_expire`). Returns how many payments expired.
+    """
+    from payments import selectors
+
+    now = now or timezone.now()
+    expired = 0
+    for _ in range(max_batches):
+        due = selectors.payment_ids_due_for_expiry(now=now, limit=batch_size)
+        for payment_id in due:
+            if payment_expire(payment_id=payment_id, now=now).status == PaymentStatus.EXPIRED:
+                expired += 1
+        if len(due) < batch_size:
+            break
+    return expired
+
+
+# --- Refunds -------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def refund_create(
+    *,
+    merchant: Merchant,
+    mode: str,
+    payment_id: str,
+    amount: int | None = None,
+    reason: str = "",
+    metadata: dict[str, str] | None = None,
+) -> Refund:
+    """Request a refund of `amount` minor units (default: everything still refundable) of a captured payment.
+
+    The refund is stored `pending`, its amount reserved on the payment (`amount_refunding`), `refund.created` is
+    emitted and the worker sends it to the processor (`payments.refund`). The payment row is locked, so parallel
+    refunds are serialised and their total never exceeds `amount_captured` (a check constraint backs this up).
+    Raises NotFound (also for another merchant's or mode's payment), InvalidState unless the payment is
+    `captured` or `partially_refunded`, InvalidAmount unless 0 < amount ≤ what is still refundable.
+    """
+    payment = _lock(payment_id=payment_id, merchant_id=merchant.pk, mode=mode)
+    if payment.status not in (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED):
+        raise InvalidState(
+            f"Payment {payment.id} is {payment.status}; only captured payments can be refunded.",
+            payment_status=payment.status,
+        )
+    refundable = payment.amount_refundable
+    amount = refundable if amount is None else amount
+    if not 0 < amount <= refundable:
+        raise InvalidAmount(
+            f"amount must be between 1 and {refundable} (captured {payment.amount_captured}, refunded "
+            f"{payment.amount_refunded}, pending refunds {payment.amount_refunding}).",
+            param="amount",
+        )
+    _apply(payment, payment.reserve_refund, amount=amount)
+    payment.save(update_fields=["amount_refunding", "updated_at"])
+    refund = Refund.objects.create(
+        merchant=merchant,
+        mode=mode,
+        payment=payment,
+        amount=amount,
+        currency=payment.currency,
+        reason=reason,
+        metadata=metadata or {},
+    )
+    events.event_emit(type=events.REFUND_CREATED, payment=payment, refund=refund)
+    outbox.publish(events.COMMAND_REFUND, key=payment.id, payload={"payment_id": payment.id, "refund_id": refund.id})
+    return refund
+
+
+def _lock_refund(refund_id: str) -> tuple[Payment, Refund]:
+    """Lock a refund's payment, then the refund (always in this order)."""
+    payment_id = Refund.objects.filter(pk=refund_id).values_list("payment_id", flat=True).first()
+    if payment_id is None:
+        raise NotFound(f"No such refund: {refund_id}", param="id")
+    payment = _lock(payment_id=payment_id)
+    refund = Refund.objects.select_for_update().get(pk=refund_id)
+    return payment, refund
+
+
+@transaction.atomic
+def refund_success_record(*, refund_id: str, psp_reference: str) -> Refund:
+    """Record that the processor accepted a refund: `succeeded`, the payment's `amount_refunded` grows and it
+    becomes `partially_refunded` or `refunded`, the ledger posts `refund` (docs/ledger.md), and `refund.succeeded`
+    plus `payment.partially_refunded` / `payment.refunded` are emitted.
+
+    Idempotent: a refund no longer `pending` is returned unchanged. Locks the payment row, then the refund row.
+    """
+    payment, refund = _lock_refund(refund_id)
+    if refund.status != RefundStatus.PENDING:
+        return refund
+    now = timezone.now()
+    _apply(refund, refund.succeed, psp_reference=psp_reference, at=now)
+    refund.save()
+    _apply(payment, payment.settle_refund, amount=refund.amount)
+    payment.save()
+    postings.post_refund(refund)
+    events.event_emit(type=events.REFUND_SUCCEEDED, payment=payment, refund=refund)
+    fully = payment.status == PaymentStatus.REFUNDED
+    events.event_emit(type=events.PAYMENT_REFUNDED if fully else events.PAYMENT_PARTIALLY_REFUNDED, payment=payment)
+    return refund
+
+
+@transaction.atomic
+def refund_failure_record(*, refund_id: str, code: str, message: str) -> Refund:
+    """Record that a refund failed (refused by the processor, or unreachable after every retry): `failed` with
+    `failure_code` = `code`, the payment's reservation released, `refund.failed`. Nothing is posted.
+
+    Idempotent: a refund no longer `pending` is returned unchanged. Locks the payment row, then the refund row.
+    """
+    payment, refund = _lock_refund(refund_id)
+    if refund.status != RefundStatus.PENDING:
+        return refund
+    _apply(refund, refund.fail, code=code, message=message or code, at=timezone.now())
+    refund.save()
+    _apply(payment, payment.release_refund, amount=refund.amount)
+    payment.save(update_fields=["amount_refunding", "updated_at"])
+    events.event_emit(type=events.REFUND_FAILED, payment=payment, refund=refund)
+    return refund
+
+
+# --- Idempotency keys ----------------------------------------------------------------------------------------
+
+
+def idempotency_keys_reap(*, now: datetime | None = None, batch_size: int = 1000) -> int:
+    """Delete idempotency keys older than IDEMPOTENCY_KEY_TTL seconds (24 h by default) at `now` (default: the
+    current time), in batches of `batch_size`, each batch its own transaction. Keys still leased to a running
+    request are kept. Called by Celery beat (`payments.tasks.idempotency_keys_reap`). Returns rows deleted.
+
+    A reaped key is forgotten: a later request with it runs as new (the draft allows this after expiry).
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL)
+    due = IdempotencyKey.objects.filter(created_at__lt=cutoff).exclude(locked_until__gt=now)
+    deleted = 0
+    while True:
+        ids = list(due.values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return deleted
+        with transaction.atomic():
+            count, _ = due.filter(pk__in=ids).delete()
+        deleted += count

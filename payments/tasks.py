@@ -19,3 +19,19 @@ def outbox_sweep() -> int:
     if not outbox.has_due_work():
         return 0
     return outbox.drain()
+
+
+@shared_task(name="payments.tasks.authorizations_expire", acks_late=True, ignore_result=True)
+def authorizations_expire() -> int:
+    """Periodic (Celery beat): expire uncaptured authorizations past their `expires_at`. Returns how many."""
+    from payments import services
+
+    return services.payments_expire_due()
+
+
+@shared_task(name="payments.tasks.idempotency_keys_reap", acks_late=True, ignore_result=True)
+def idempotency_keys_reap() -> int:
+    """Periodic (Celery beat): delete idempotency keys older than IDEMPOTENCY_KEY_TTL. Returns rows deleted."""
+    from payments import services
+
+    return services.idempotency_keys_reap()

@@ -264,3 +264,71 @@ def _fresh_velocity_windows() -> Iterator[None]:
     if stale:
         redis.delete(*stale)
     yield
+
+
+def client_for(raw_key: str, **kwargs: Any) -> APIClient:
+    """An APIClient authenticated with `raw_key` (`raise_request_exception=False` to see 500 responses)."""
+    client = APIClient(**kwargs)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    return client
+
+
+def post_json(client: APIClient, path: str, body: Any = None, *, key: str | None = "auto", **headers: str) -> Any:
+    """POST `body` as JSON with `client` and an Idempotency-Key (a fresh UUID unless `key`; None sends none)."""
+    if key == "auto":
+        key = str(uuid.uuid4())
+    if key is not None:
+        headers["HTTP_IDEMPOTENCY_KEY"] = key
+    return client.post(
+        path, data=json.dumps(body if body is not None else {}), content_type="application/json", **headers
+    )
+
+
+def live_client(merchant: Merchant) -> tuple[APIClient, str]:
+    """A live-mode key for `merchant` (created through the service) and a client carrying it."""
+    from payments.services import api_key_create
+
+    _, raw = api_key_create(merchant=merchant, mode="live")
+    return client_for(raw), raw
+
+
+DEAD_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connections are refused at once
+
+
+@pytest.fixture
+def redis_down(settings: Any) -> None:
+    """Point every Redis fast path (idempotency, rate limits, waits) at a Redis that refuses connections."""
+    settings.REDIS_URL = DEAD_REDIS_URL
+
+
+def flush_redis() -> None:
+    """Empty the test Redis database (idempotency replays and locks, rate-limit buckets)."""
+    import redis
+    from django.conf import settings
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float = 30.0, what: str = "a condition") -> None:
+    """Poll `condition` every 20 ms until it is true; fail after `timeout` seconds (a deadline, not a speed claim)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def captured_payment(api: MerchantClient, amount: int = 10000, currency: str = "EUR") -> str:
+    """A payment taken through authorize and capture by the worker; returns its id."""
+    payment_id = api.post("/v1/payments", payment_body(amount=amount, currency=currency)).json()["id"]
+    drain_outbox()
+    return payment_id
+
+
+def authorized_payment(api: MerchantClient, amount: int = 5000) -> str:
+    """A manual-capture payment authorized by the worker; returns its id."""
+    payment_id = api.post("/v1/payments", payment_body(amount=amount, capture_method="manual")).json()["id"]
+    drain_outbox()
+    return payment_id

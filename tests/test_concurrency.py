@@ -7,11 +7,9 @@ import threading
 from collections import Counter
 
 import pytest
-from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from ledger.models import LedgerTransaction
-from payments.api.idempotency import _lock_id
 from payments.models import Event, IdempotencyKey, Payment
 from tests.conftest import MerchantClient, close_connection_after, drain_outbox, payment_body
 
@@ -55,31 +53,6 @@ def test_twenty_concurrent_identical_requests_make_one_payment_and_one_ledger_tr
     drain_outbox()
     assert LedgerTransaction.objects.count() == 1  # the single authorization hold
     assert Payment.objects.get().status == "authorized"
-
-
-def test_a_request_whose_key_is_in_flight_gets_409_and_may_retry_later(api: MerchantClient):
-    """Another connection holds the key's lock (as an in-flight request does): the duplicate is 409 at once."""
-    holding = threading.Event()
-    release = threading.Event()
-
-    @close_connection_after
-    def in_flight() -> None:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_id(api.merchant.pk, "test", "busy-key")])
-            holding.set()
-            release.wait(10)
-
-    t = threading.Thread(target=in_flight)
-    t.start()
-    assert holding.wait(10)
-    response = api.post("/v1/payments", payment_body(), key="busy-key")
-    assert response.status_code == 409 and response.json()["code"] == "idempotency_key_in_use"
-    assert response["Retry-After"] == "1"
-    release.set()
-    t.join()
-
-    retry = api.post("/v1/payments", payment_body(), key="busy-key")
-    assert retry.status_code == 202 and Payment.objects.count() == 1
 
 
 def test_parallel_capture_and_void_of_one_payment_only_one_wins(api: MerchantClient):

@@ -28,6 +28,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_prometheus",
     "django_structlog",
     "pgtrigger",
@@ -42,6 +44,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "payments.api.middleware.BodySizeLimitMiddleware",
     "payments.api.middleware.CardNumberGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -51,6 +54,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_structlog.middlewares.RequestMiddleware",
     "payments.api.middleware.RequestIdHeaderMiddleware",
+    "payments.api.ratelimit.RateLimitHeadersMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -138,6 +142,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("OUTBOX_SWEEP_INTERVAL", default=2.0),
         "options": {"expires": 10},
     },
+    "authorizations-expire": {
+        "task": "payments.tasks.authorizations_expire",
+        "schedule": env.float("AUTHORIZATION_EXPIRY_SWEEP_INTERVAL", default=60.0),
+        "options": {"expires": 60},
+    },
+    "idempotency-keys-reap": {
+        "task": "payments.tasks.idempotency_keys_reap",
+        "schedule": env.float("IDEMPOTENCY_REAP_INTERVAL", default=3600.0),
+        "options": {"expires": 600},
+    },
 }
 
 # --- Outbox -----------------------------------------------------------------------------------------------
@@ -180,9 +194,63 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "payments.api.problems.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["payments.api.ratelimit.MerchantRateThrottle"],
 }
-# Replayable idempotency keys are kept this long (seconds) at least.
+# Replayable idempotency keys are kept this long (seconds) at least; Celery beat reaps older ones.
 IDEMPOTENCY_KEY_TTL = env.int("IDEMPOTENCY_KEY_TTL", default=24 * 3600)
+# A request owns its idempotency key for this long (seconds); a retry after a crash takes over once it passed.
+# Longer than any request runs (Prefer: wait is at most API_PREFER_WAIT_MAX).
+IDEMPOTENCY_LOCK_TTL = env.float("IDEMPOTENCY_LOCK_TTL", default=30.0)
+# Uncaptured authorizations expire after this many seconds (7 days, like a card hold).
+PAYMENT_AUTHORIZATION_TTL = env.int("PAYMENT_AUTHORIZATION_TTL", default=7 * 24 * 3600)
+# Request bodies over this many bytes are answered 413 (Django refuses bigger ones even outside /v1).
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_BODY_BYTES, 2_621_440)
+# `Prefer: wait=N` waits at most this many seconds (RFC 7240).
+API_PREFER_WAIT_MAX = env.float("API_PREFER_WAIT_MAX", default=10.0)
+# Per-merchant token buckets (docs/api.md, Limits): tokens per second and burst, for reads and for writes.
+RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=True)
+RATE_LIMIT_READ_RATE = env.float("RATE_LIMIT_READ_RATE", default=50.0)
+RATE_LIMIT_READ_BURST = env.int("RATE_LIMIT_READ_BURST", default=100)
+RATE_LIMIT_WRITE_RATE = env.float("RATE_LIMIT_WRITE_RATE", default=25.0)
+RATE_LIMIT_WRITE_BURST = env.int("RATE_LIMIT_WRITE_BURST", default=50)
+# Redis fast paths (idempotency replays and locks, rate limits, waits) give up after this many seconds.
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Clearhouse merchant API",
+    "DESCRIPTION": (
+        "Accept, capture, void and refund card payments; follow them with events and signed webhooks. "
+        "Amounts are integers in minor units of an ISO 4217 currency. Every POST needs an `Idempotency-Key`. "
+        "Errors are RFC 9457 problem documents with a stable `code`. See docs/api.md for the lifecycle, "
+        "idempotency, waiting (`Prefer: wait`) and rate limits."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "PaymentStatusEnum": "payments.models.PaymentStatus",
+        "RefundStatusEnum": "payments.models.RefundStatus",
+        "RefundReasonEnum": "payments.models.RefundReason",
+        "CaptureMethodEnum": "payments.models.CaptureMethod",
+        "CurrencyEnum": "payments.api.fields.CURRENCY_CODES",
+        "PaymentObjectEnum": ["payment"],
+        "RefundObjectEnum": ["refund"],
+        "EventObjectEnum": ["event"],
+        "ListObjectEnum": ["list"],
+        "WebhookEndpointObjectEnum": ["webhook_endpoint"],
+        "WebhookEndpointStatusEnum": ["enabled", "disabled"],
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "payments.api.openapi.finish_schema",
+    ],
+}
 
 # --- Static files, i18n -----------------------------------------------------------------------------------
 STATIC_URL = "static/"

@@ -31,3 +31,9 @@ def _redis_db(url: str, db: int) -> str:
 REDIS_URL = _redis_db(REDIS_URL, env.int("TEST_REDIS_DB", default=15))
 CACHES["default"]["LOCATION"] = REDIS_URL
 CELERY_BROKER_URL = _celery_broker_url(REDIS_URL)
+
+# Generous rate limits so that tests which are not about limits never meet them; the limit tests lower them.
+RATE_LIMIT_READ_RATE = 10_000.0
+RATE_LIMIT_READ_BURST = 100_000
+RATE_LIMIT_WRITE_RATE = 10_000.0
+RATE_LIMIT_WRITE_BURST = 100_000

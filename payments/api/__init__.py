@@ -1,2 +1,3 @@
-"""Merchant API plumbing shared by every `/v1` endpoint: API-key authentication, RFC 9457 problems,
-idempotency keys, cursor paging, the card-number guard, and the payments endpoints themselves."""
+"""The merchant API under /v1: API-key authentication, per-merchant rate limits, RFC 9457 problems, idempotency
+keys with crash recovery, `Prefer: wait`, cursor paging, the card-number and body-size guards, the OpenAPI
+description, and the payments, refunds and events endpoints themselves."""

@@ -10,13 +10,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from ledger import selectors as ledger_selectors
 from ledger.contracts import AccountPurpose, Balance, Movement
-from payments.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from payments.api import openapi
+from payments.api.base import MerchantAPIView
+from payments.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, PAGING_PARAMS
 from payments.api.problems import ValidationProblem
 from payments.postings import merchant_owner
 from payments.representations import iso
@@ -156,9 +158,18 @@ def paginate_balance_transactions(request: Request, *, owner: str, livemode: boo
     return {"object": "list", "url": request.path, "has_more": has_more, "data": data}
 
 
-class BalanceView(APIView):
+class BalanceView(MerchantAPIView):
     """`GET /v1/balance`: the merchant's balances per currency (see `balance_to_dict`), in its key's mode."""
 
+    @extend_schema(
+        operation_id="balance_retrieve",
+        summary="Retrieve your balance",
+        tags=["Balance"],
+        responses={
+            200: OpenApiResponse(openapi.BalanceSerializer, description="Your balances per currency."),
+            **openapi.problems(*openapi.READ_PROBLEMS),
+        },
+    )
     def get(self, request: Request) -> Response:
         """200 `{"object": "balance", "livemode", "balances": [{"currency", "available", "pending", "unsettled",
         "reserved", "accounts"}]}`; minor units. Errors: 401."""
@@ -166,9 +177,35 @@ class BalanceView(APIView):
         return Response(balance_to_dict(balances=balances, livemode=request.user.mode == "live"))
 
 
-class BalanceTransactionListView(APIView):
+class BalanceTransactionListView(MerchantAPIView):
     """`GET /v1/balance_transactions`: the merchant's ledger movements, newest first, with fee and net."""
 
+    query_params = {"GET": PAGING_PARAMS}
+
+    @extend_schema(
+        operation_id="balance_transactions_list",
+        summary="List balance transactions",
+        tags=["Balance"],
+        parameters=[
+            OpenApiParameter(
+                "limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, description="Page size, 1–100."
+            ),
+            OpenApiParameter(
+                "starting_after",
+                {"type": "string", "pattern": r"^btx_[1-9][0-9]{0,18}$"},
+                description="A `btx_…` id: the page of older movements after it.",
+            ),
+            OpenApiParameter(
+                "ending_before",
+                {"type": "string", "pattern": r"^btx_[1-9][0-9]{0,18}$"},
+                description="A `btx_…` id: the page of newer movements before it.",
+            ),
+        ],
+        responses={
+            200: OpenApiResponse(openapi.BalanceTransactionListSerializer, description="A page of movements."),
+            **openapi.problems(*openapi.READ_PROBLEMS),
+        },
+    )
     def get(self, request: Request) -> Response:
         """200 list of balance transactions (`balance_transaction_to_dict`), cursor paging (`limit`,
         `starting_after`, `ending_before`, `has_more`). Errors: 400 `validation_error`, 401."""

@@ -1,9 +1,12 @@
-"""Strict DRF input fields and a serializer base that rejects unknown fields."""
+"""Strict DRF input fields and a serializer base that rejects unknown fields. Each field carries its OpenAPI
+schema (drf-spectacular), so the published schema states exactly what the field accepts."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
+from iso4217 import Currency
 from rest_framework import serializers
 
 from ledger.errors import InvalidAmount
@@ -11,6 +14,11 @@ from ledger.services import currency_exponent
 
 # The largest amount accepted, in minor units (fits every processor's 12-digit amount field).
 MAX_AMOUNT = 999_999_999_999
+#: ISO 4217 codes that have minor units (the only ones a payment can use), upper case, sorted.
+CURRENCY_CODES = sorted({c.code for c in Currency if c.exponent is not None})
+MAX_METADATA_KEYS = 50
+MAX_METADATA_KEY_LENGTH = 40
+MAX_METADATA_VALUE_LENGTH = 500
 
 
 class StrictSerializer(serializers.Serializer):
@@ -26,6 +34,16 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+@extend_schema_field(
+    {
+        "type": "integer",
+        "format": "int64",
+        "minimum": 1,
+        "maximum": MAX_AMOUNT,
+        "description": "Minor units of the currency (ISO 4217): 2599 EUR = 25.99 €, 500 JPY = ¥500.",
+        "example": 2599,
+    }
+)
 class MinorUnitsField(serializers.Field):
     """A money amount: a JSON integer (not a string, float or boolean) of minor units, 1 … MAX_AMOUNT."""
 
@@ -45,6 +63,14 @@ class MinorUnitsField(serializers.Field):
         return value
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "enum": CURRENCY_CODES,
+        "description": "ISO 4217 currency code with minor units; lower case is accepted and returned upper case.",
+        "example": "EUR",
+    }
+)
 class CurrencyField(serializers.CharField):
     """An ISO 4217 currency code with minor units; accepted in any case, returned upper case."""
 
@@ -59,4 +85,34 @@ class CurrencyField(serializers.CharField):
             currency_exponent(value)
         except InvalidAmount:
             self.fail("currency")
+        return value
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "string", "maxLength": MAX_METADATA_VALUE_LENGTH},
+        "maxProperties": MAX_METADATA_KEYS,
+        "description": f"Your own key-value pairs: at most {MAX_METADATA_KEYS} keys of 1–{MAX_METADATA_KEY_LENGTH} "
+        f"characters, string values of at most {MAX_METADATA_VALUE_LENGTH} characters.",
+        "example": {"order_id": "1001"},
+    }
+)
+class MetadataField(serializers.DictField):
+    """`metadata`: at most 50 string keys of 1–40 characters mapping to strings of at most 500 characters."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("child", serializers.CharField(allow_blank=True, max_length=MAX_METADATA_VALUE_LENGTH))
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("default", dict)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> dict[str, str]:
+        """Validate the mapping and its limits; raises ValidationError naming the broken one."""
+        value = super().to_internal_value(data)
+        if len(value) > MAX_METADATA_KEYS:
+            raise serializers.ValidationError(f"At most {MAX_METADATA_KEYS} keys.")
+        for key in value:
+            if not key or len(key) > MAX_METADATA_KEY_LENGTH:
+                raise serializers.ValidationError(f"Keys must be 1–{MAX_METADATA_KEY_LENGTH} characters.")
         return value

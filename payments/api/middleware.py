@@ -1,8 +1,12 @@
 """Refuse anything that looks like a card number in an API request, before any view, log or storage sees it.
 
-A card number here is 13–19 digits, optionally separated by single spaces or dashes, that pass the Luhn check
-(ISO/IEC 7812-1). The guard scans the query string, header values (except Authorization and Cookie) and the
-body, both raw and, for JSON, after decoding string escapes. A match is answered with 400 `pan_not_allowed`;
+A card number here is 13–19 digits that pass the Luhn check (ISO/IEC 7812-1), written either as one run of digits
+or in the groups cards are printed in (4-4-4-4, 4-4-4-1…4, 4-4-4-4-1…3, and 4-6-5 / 4-6-4 for Amex and Diners),
+separated by single spaces or dashes. Other groupings are not card-like: a UUID such as an Idempotency-Key
+(8-4-4-4-12 hex) never matches, however many of its characters happen to be digits.
+
+The guard scans the query string, header values (except Authorization and Cookie) and the body, both raw and,
+for JSON, after decoding string escapes. A match is answered with 400 `pan_not_allowed`;
 the value is never logged or echoed. Clearhouse handles processor tokens only (PCI DSS scope reduction).
 """
 
@@ -21,7 +25,14 @@ from payments.api.problems import Problem, problem_response
 
 log = structlog.get_logger(__name__)
 
-_CANDIDATE = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+_CANDIDATE = re.compile(
+    r"(?<!\d)\d{13,19}(?!\d)"  # one run of digits
+    r"|(?<![0-9A-Za-z])(?:"  # or printed groups, standing alone (not the inside of a longer token)
+    r"\d{4}[ -]\d{4}[ -]\d{4}[ -]\d{4}[ -]\d{1,3}"  # 17–19 digits in groups of 4
+    r"|\d{4}[ -]\d{4}[ -]\d{4}[ -]\d{1,4}"  # 13–16 digits in groups of 4
+    r"|\d{4}[ -]\d{6}[ -]\d{4,5}"  # Amex 4-6-5, Diners 4-6-4
+    r")(?![0-9A-Za-z])"
+)
 _SKIP_HEADERS = {"HTTP_AUTHORIZATION", "HTTP_COOKIE"}
 
 
@@ -39,7 +50,7 @@ def luhn_valid(digits: str) -> bool:
 
 
 def contains_card_number(text: str) -> bool:
-    """True when `text` contains 13–19 digits (optionally space/dash separated) that pass the Luhn check."""
+    """True when `text` contains a card-like run or grouping of 13–19 digits that passes the Luhn check."""
     for match in _CANDIDATE.finditer(text):
         digits = re.sub(r"[ -]", "", match.group())
         if 13 <= len(digits) <= 19 and luhn_valid(digits):
@@ -122,3 +133,32 @@ class RequestIdHeaderMiddleware:
         if request_id:
             response["Request-Id"] = str(request_id)[:64]
         return response
+
+
+class BodySizeLimitMiddleware:
+    """Answers 413 `payload_too_large` to a `/v1/` request whose body is over API_MAX_BODY_BYTES (65536 by default)
+    before anything reads it (RFC 9110 §15.5.14). Runs before the card-number guard, so a huge body is never
+    scanned. The limit is checked against `Content-Length`; Django's DATA_UPLOAD_MAX_MEMORY_SIZE backs it up."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/v1/"):
+            from django.conf import settings
+
+            limit = int(settings.API_MAX_BODY_BYTES)
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > limit:
+                return problem_response(
+                    Problem(
+                        status=413,
+                        code="payload_too_large",
+                        title="Request body too large",
+                        detail=f"The request body may be at most {limit} bytes.",
+                    )
+                )
+        return self.get_response(request)

@@ -16,6 +16,8 @@ from payments.api.problems import ValidationProblem
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
+#: The query parameters `paginate` reads (list endpoints declare them, plus their own filters).
+PAGING_PARAMS = frozenset({"limit", "starting_after", "ending_before"})
 
 
 def paginate(request: Request, queryset: QuerySet[Any], render: Callable[[Model], dict[str, Any]]) -> dict[str, Any]:

@@ -18,3 +18,13 @@ urlpatterns += [
     path("balance", balance.BalanceView.as_view(), name="balance"),
     path("balance_transactions", balance.BalanceTransactionListView.as_view(), name="balance-transaction-list"),
 ]
+
+# Refunds and events (issue 4).
+from payments.api import events, refunds  # noqa: E402
+
+urlpatterns += [
+    path("refunds", refunds.RefundListCreateView.as_view(), name="refund-list"),
+    path("refunds/<str:refund_id>", refunds.RefundDetailView.as_view(), name="refund-detail"),
+    path("events", events.EventListView.as_view(), name="event-list"),
+    path("events/<str:event_id>", events.EventDetailView.as_view(), name="event-detail"),
+]
