@@ -1,4 +1,4 @@
-"""What reconciliation may know about payments (and, once they exist, refunds) to settle them: plain contracts
+"""What reconciliation may know about payments and refunds to settle them: plain contracts
 and selectors. Reconciliation posts the settlement itself (ledger.services) under the row locks taken here.
 
 Settlement eligibility is decided by payments, which owns the payment and its holds (`SettlementPayment`):
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, QuerySet
 
-from payments.models import HoldStatus, Payment, PaymentHold, PaymentStatus
+from payments.models import HoldStatus, Payment, PaymentHold, PaymentStatus, Refund, RefundStatus
 
 _VOIDED = (PaymentStatus.VOIDING, PaymentStatus.VOIDED)
 
@@ -128,12 +128,26 @@ def payments_captured_between(*, processor: str, start: dt.datetime, end: dt.dat
 
 
 def refunds_for_settlement(*, processor: str, psp_references: Iterable[str]) -> dict[str, SettlementRefund]:
-    """The refunds of `processor` with these refund PSP references, keyed by that reference.
-
-    Refunds are not yet stored by payments on this branch (the refund flow lands separately), so no refund can
-    match and this returns an empty dict: every `Refunded` report row is then an `unknown_row` discrepancy. When
-    the Refund model exists, this selector looks them up and returns SettlementRefund values; reconciliation
-    already matches and settles them.
+    """The refunds of `processor`'s payments with these refund PSP references (a settlement report's
+    Modification Reference of `Refunded` rows), keyed by that reference. No locks: a refund's booking is keyed
+    by its id, so a re-run books nothing twice. Refunds that never got a PSP reference cannot match.
     """
-    del processor, psp_references
-    return {}
+    refs = sorted({r for r in psp_references if r})
+    if not refs:
+        return {}
+    refunds = Refund.objects.select_related("payment").filter(payment__processor=processor, psp_reference__in=refs)
+    return {
+        refund.psp_reference: SettlementRefund(
+            refund_id=refund.pk,
+            payment_id=refund.payment_id,
+            merchant_id=refund.payment.merchant_id,
+            mode=refund.mode,
+            status=refund.status,
+            amount=refund.amount,
+            currency=refund.currency,
+            psp_reference=refund.psp_reference,
+            payment_psp_reference=refund.payment.psp_reference,
+            succeeded=refund.status == RefundStatus.SUCCEEDED,
+        )
+        for refund in refunds
+    }

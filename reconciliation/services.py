@@ -6,7 +6,9 @@
   idempotency key `<payment id>:settlement`) moving the captured amount from the merchant's `pending` to their
   `available` account and booking the row's fees (Commission + Markup + Scheme Fees + Interchange) from the
   platform's `processor_receivable` to its `processor_fees` expense account (docs/ledger.md);
-- books each `Fee` row (the processor's daily fee) the same way, and each matched refund's commission;
+- settles each matched refund (`<refund id>:refund_settlement`): the refunded amount leaves the merchant's
+  `available` for their `pending` account (where the refund was taken from), with the row's commission;
+- books each `Fee` row (the processor's daily fee) the same way;
 - records each discrepancy once (unique per processor, day, kind and subject).
 A last transaction records captured payments missing from the report and closes the day's open discrepancies
 this report no longer shows. Everything is keyed, so running the same report again writes nothing.
@@ -55,7 +57,7 @@ from reconciliation.report import FEE, MERCHANT_PAYOUT, REFUNDED, SETTLED, Repor
 log = structlog.get_logger(__name__)
 
 SETTLEMENT_CODE = "settlement"
-REFUND_FEE_CODE = "refund_fee"
+REFUND_SETTLEMENT_CODE = "refund_settlement"
 PROCESSOR_FEE_CODE = "processor_fee"
 
 
@@ -243,16 +245,29 @@ def _settle_refund(item: matching.Settle, run: ReconciliationRun, state: _State)
         processor=state.processor, kind=SettlementKind.REFUND, modification_reference=row.modification_reference
     ).exists():
         return
-    legs = _fee_legs(mode=refund.mode, currency=refund.currency, amount=row.fees)
-    txn = None
-    if legs:
-        txn = ledger_services.transaction_post(
-            code=REFUND_FEE_CODE,
-            reference=f"payment:{refund.payment_id}",
-            idempotency_key=f"{refund.refund_id}:refund_fee",
-            legs=legs,
-            description=f"{state.processor} batch {row.batch_number} {row.modification_reference}"[:255],
-        )
+    merchant = merchant_owner(merchant_id=refund.merchant_id, mode=refund.mode)
+    legs = [
+        # The refund was taken from the merchant's unsettled (pending) balance when it succeeded
+        # (payments.postings.post_refund); now that the processor netted it, it leaves the available balance.
+        Leg(
+            account=AccountRef(owner=merchant, purpose=AccountPurpose.MERCHANT_AVAILABLE, currency=refund.currency),
+            side=Side.DEBIT,
+            amount=refund.amount,
+        ),
+        Leg(
+            account=AccountRef(owner=merchant, purpose=AccountPurpose.MERCHANT_PENDING, currency=refund.currency),
+            side=Side.CREDIT,
+            amount=refund.amount,
+        ),
+        *_fee_legs(mode=refund.mode, currency=refund.currency, amount=row.fees),
+    ]
+    txn = ledger_services.transaction_post(
+        code=REFUND_SETTLEMENT_CODE,
+        reference=f"payment:{refund.payment_id}",
+        idempotency_key=f"{refund.refund_id}:refund_settlement",
+        legs=legs,
+        description=f"{state.processor} batch {row.batch_number} {row.modification_reference}"[:255],
+    )
     Settlement.objects.create(
         run=run,
         processor=state.processor,
@@ -266,7 +281,7 @@ def _settle_refund(item: matching.Settle, run: ReconciliationRun, state: _State)
         currency=refund.currency,
         gross_amount=refund.amount,
         fees=row.fees,
-        ledger_transaction_id=txn.pk if txn else None,
+        ledger_transaction_id=txn.pk,
     )
     state.changes.refunds_booked += 1
 
@@ -299,7 +314,7 @@ def _settle_fee(item: matching.Settle, run: ReconciliationRun, state: _State) ->
         currency=row.net_currency,
         gross_amount=0,
         fees=amount,
-        ledger_transaction_id=txn.pk if txn else None,
+        ledger_transaction_id=txn.pk,
     )
     state.changes.fees_booked += 1
 

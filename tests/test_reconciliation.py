@@ -24,7 +24,7 @@ from ledger.models import Entry, LedgerTransaction
 from ledger.selectors import balance_get
 from payments import holds, staff
 from payments.audit import Actor
-from payments.models import AuditRecord, Payment
+from payments.models import AuditRecord, Payment, Refund
 from payments.postings import merchant_owner, platform_owner
 from payments.processors import get_processor
 from payments.processors.base import ModificationRequest
@@ -300,21 +300,43 @@ def test_a_capture_just_before_midnight_is_missing_only_after_the_grace_period(
 
 
 def test_refunded_rows_match_refunds_by_psp_reference(day: Day):
+    """A refund made through the API matches its `Refunded` row: it settles with its commission, and the
+    merchant's pending and available balances end where the report's net says."""
+    response = day.api.post("/v1/refunds", {"payment": day.visa, "amount": 500})
+    assert response.status_code == 202, response.content
+    refund_id = response.json()["id"]
+    drain_outbox()
+    refund = Refund.objects.get(pk=refund_id)
+    assert refund.status == "succeeded" and refund.psp_reference
+    rows = parse(get_processor().settlement_report(day.day))
+    (refunded,) = [r for r in rows if r.type == REFUNDED]
+    assert refunded.modification_reference == refund.psp_reference
+
+    code, _ = run_command("reconcile", "--date", day.day.isoformat())
+
+    assert not Discrepancy.objects.filter(kind="unknown_row").exists()
+    settlement = Settlement.objects.get(kind="refund", refund_id=refund_id)
+    assert (settlement.gross_amount, settlement.fees) == (500, refunded.fees)
+    txn = LedgerTransaction.objects.get(pk=settlement.ledger_transaction_id)
+    assert (txn.code, txn.idempotency_key) == ("refund_settlement", f"{refund_id}:refund_settlement")
+    # visa 2599 − 500 refunded, mastercard 10000 and partial 4000 settled; the held risky payment is not.
+    assert merchant(day, AccountPurpose.MERCHANT_AVAILABLE) == 2599 - 500 + 10_000 + 4_000
+    assert merchant(day, AccountPurpose.MERCHANT_PENDING) == 1_500  # only the held payment is unsettled
+    assert code == 1  # the held payment reported as settled is still an open discrepancy
+    assert open_discrepancies() == {("held_or_voided_settled", day.risky)}
+
+    before = snapshot()
+    run_command("reconcile", "--date", day.day.isoformat())
+    assert snapshot() == before  # the refund is not settled twice
+
+
+def test_a_refunds_row_is_matched_against_the_stored_refund(day: Day):
+    """The matching rules for refunds: amount and status must agree with the stored refund."""
     refund = get_processor().refund(
         ModificationRequest(psp_reference=psp(day.visa), amount=500, currency="EUR", idempotency_key="refund-1")
     )
     rows = parse(get_processor().settlement_report(day.day))
     (refunded,) = [r for r in rows if r.type == REFUNDED]
-
-    run_command("reconcile", "--date", day.day.isoformat())
-
-    # payments stores no refunds on this branch yet: the row is not ours until the refund flow lands
-    unknown = Discrepancy.objects.get(kind="unknown_row")
-    assert (unknown.row_type, unknown.modification_reference, unknown.report_amount) == (
-        "Refunded",
-        refund.psp_reference,
-        500,
-    )
 
     ours = SettlementRefund(
         refund_id="re_1",
@@ -340,6 +362,16 @@ def test_refunded_rows_match_refunds_by_psp_reference(day: Day):
     assert decide(SettlementRefund(**{**ours.__dict__, "status": "failed", "succeeded": False})).kind == (
         "status_mismatch"
     )
+
+    # A refund made behind our back (straight at the processor) is not ours.
+    code, _ = run_command("reconcile", "--date", day.day.isoformat())
+    unknown = Discrepancy.objects.get(kind="unknown_row")
+    assert (unknown.row_type, unknown.modification_reference, unknown.report_amount) == (
+        "Refunded",
+        refund.psp_reference,
+        500,
+    )
+    assert code == 1
 
 
 def test_dry_run_reports_what_would_change_and_writes_nothing(day: Day):
