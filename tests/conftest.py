@@ -11,6 +11,7 @@ break the ledger on purpose carry `@pytest.mark.ledger_tampered`.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import uuid
@@ -183,6 +184,18 @@ def payment_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def subprocess_database_url() -> str:
+    """DATABASE_URL naming the test database pytest-django created, for processes a test starts.
+
+    Built from the DATABASE_URL the suite runs on (TCP or the embedded server's `?host=<socket dir>`), with only
+    the database name replaced, so a child process reaches the very same server.
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
 
 
 def close_connection_after(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings as django_settings
@@ -20,7 +19,7 @@ from ledger import tasks as ledger_tasks
 from ledger.contracts import AccountPurpose, AccountRef, Leg, Side
 from ledger.models import LedgerSeal, LedgerTransaction, VerificationRun
 from payments.postings import merchant_owner, platform_owner
-from tests.conftest import MerchantClient, drain_outbox, payment_body
+from tests.conftest import MerchantClient, drain_outbox, payment_body, subprocess_database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -102,18 +101,10 @@ def test_nightly_verification_failures_and_the_time_of_the_last_run_are_metrics(
     assert any(f"ledger transaction {txn.pk}" in f for check in failed.report for f in check["failures"])
 
 
-def _database_url() -> str:
-    s = connection.settings_dict
-    auth = quote(s["USER"] or "", safe="") + (":" + quote(s["PASSWORD"], safe="") if s["PASSWORD"] else "")
-    if (s["HOST"] or "").startswith("/"):
-        return f"postgresql://{auth}@/{s['NAME']}?host={s['HOST']}"
-    return f"postgresql://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
 def ledger_verify_process(*args: str) -> subprocess.CompletedProcess[str]:
     """`manage.py ledger_verify` as its own process, on the test database (the rows of a transactional test are
     committed, so another connection sees them)."""
-    env = dict(os.environ, DATABASE_URL=_database_url(), DJANGO_SETTINGS_MODULE="config.settings.test")
+    env = dict(os.environ, DATABASE_URL=subprocess_database_url(), DJANGO_SETTINGS_MODULE="config.settings.test")
     return subprocess.run(
         [sys.executable, str(BASE_DIR / "manage.py"), "ledger_verify", *args],
         cwd=BASE_DIR,

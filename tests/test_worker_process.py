@@ -10,16 +10,21 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
 from django.conf import settings as django_settings
-from django.db import connection
 
 from ledger.models import LedgerTransaction
 from payments.models import OutboxMessage, Payment
-from tests.conftest import ACQUIRER_KEY, Acquirer, MerchantClient, payment_body, start_acquirer
+from tests.conftest import (
+    ACQUIRER_KEY,
+    Acquirer,
+    MerchantClient,
+    payment_body,
+    start_acquirer,
+    subprocess_database_url,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -35,12 +40,6 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def worker_database_url() -> str:
-    """DATABASE_URL naming the test database pytest-django created."""
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
-
-
 @pytest.fixture
 def slow_acquirer(tmp_path: Path) -> Iterator[Acquirer]:
     running = start_acquirer(tmp_path / "slow.sqlite3", slow_seconds=4.0)
@@ -53,7 +52,7 @@ def start_worker(tmp_path: Path, acquirer: Acquirer, name: str) -> subprocess.Po
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": worker_database_url(),
+        "DATABASE_URL": subprocess_database_url(),
         "SANDBOX_ACQUIRER_URL": acquirer.url,
         "SANDBOX_ACQUIRER_API_KEY": ACQUIRER_KEY,
         "PROCESSOR_READ_TIMEOUT": "30",
