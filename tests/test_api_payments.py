@@ -271,3 +271,17 @@ def test_uuid_idempotency_keys_are_never_taken_for_card_numbers(api: MerchantCli
     keys += ["12345678-4242-4242-4242-424242424242", "42424242-4242-4242-8242-424242424242"]
     assert not [k for k in keys if contains_card_number(k) or contains_card_number(k.upper())]
     assert api.post("/v1/payments", payment_body(), key=keys[-1]).status_code == 202
+
+
+def test_listing_payments_costs_the_same_queries_for_one_or_many(api: MerchantClient):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    api.post("/v1/payments", payment_body())
+    with CaptureQueriesContext(connection) as one:
+        assert len(api.get("/v1/payments").json()["data"]) == 1
+    for _ in range(4):
+        api.post("/v1/payments", payment_body())
+    with CaptureQueriesContext(connection) as five:
+        assert len(api.get("/v1/payments").json()["data"]) == 5
+    assert len(five.captured_queries) == len(one.captured_queries)
