@@ -447,11 +447,9 @@ class OutboxMessage(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(
-                fields=["subscriber", "key", "id"],
-                name="outbox_pending_shard",
-                condition=models.Q(status="pending"),
-            ),
+            # The claim walks pending rows in id order through this index; it checks a row's shard (subscriber,
+            # key) for an older pending row through `outbox_key` (see payments.outbox._CLAIM_SQL).
+            models.Index(fields=["id"], name="outbox_pending_id", condition=models.Q(status="pending")),
             models.Index(fields=["available_at"], name="outbox_pending_due", condition=models.Q(status="pending")),
             models.Index(fields=["key"], name="outbox_key"),
         ]

@@ -196,3 +196,83 @@ def _test_broker_url() -> str:
     from config.settings.test import CELERY_BROKER_URL
 
     return settings.CELERY_BROKER_URL if "127.0.0.1:1/" not in settings.CELERY_BROKER_URL else CELERY_BROKER_URL
+
+
+def _plan_nodes(plan: dict) -> list[dict]:
+    nodes = [plan]
+    for child in plan.get("Plans", []):
+        nodes.extend(_plan_nodes(child))
+    return nodes
+
+
+def test_the_claim_plan_stays_index_lookups_when_statistics_say_nothing_is_pending():
+    """Statistics taken while every row was done promise one pending row; a burst then leaves thousands. The
+    shard check must still be an index lookup by key (not a scan of every pending row per candidate, which made
+    a claim take seconds), and the claim must still return only the oldest pending row of each shard."""
+    from django.db import connection
+
+    OutboxMessage.objects.bulk_create(
+        OutboxMessage(
+            topic="tests.topic",
+            subscriber="tests.recorder",
+            key=f"old-{i}",
+            payload={"n": 0},
+            status="done",
+            available_at=timezone.now(),
+            created_at=timezone.now(),
+        )
+        for i in range(2000)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE payments_outboxmessage")
+    now = timezone.now()
+    OutboxMessage.objects.bulk_create(
+        OutboxMessage(
+            topic="tests.topic",
+            subscriber="tests.recorder",
+            key=f"burst-{i % 1500}",
+            payload={"n": i // 1500},
+            available_at=now,
+            created_at=now,
+        )
+        for i in range(3000)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + outbox._CLAIM_SQL, {"lease": 30, "token": "plan", "batch": 50})
+        plan = cursor.fetchone()[0]
+    plan = plan[0]["Plan"] if isinstance(plan, list) else __import__("json").loads(plan)[0]["Plan"]
+    scans = [n for n in _plan_nodes(plan) if n.get("Relation Name") == "payments_outboxmessage"]
+    shard_checks = [n for n in scans if "Index Cond" in n and "key" in n["Index Cond"]]
+    assert shard_checks and all(n["Index Name"] == "outbox_key" for n in shard_checks), scans
+    assert not any("Seq Scan" == n["Node Type"] for n in scans), scans
+
+    claimed = outbox.claim(batch_size=2000)
+    assert len(claimed) == 1500
+    assert {c.payload["n"] for c in claimed} == {0}  # the second row of each key waits for the first
+
+
+def test_nudges_are_coalesced_but_the_last_request_is_always_followed_by_one(settings, monkeypatch):
+    """Real threads request 200 nudges within one interval: a handful are sent, and one is sent after the last."""
+    import time
+
+    settings.OUTBOX_NUDGE_INTERVAL = 0.2
+    sent: list[float] = []
+    monkeypatch.setattr(outbox, "nudge", lambda **_: sent.append(time.monotonic()) or True)
+    coalescer = outbox._NudgeCoalescer()
+    last_request = [0.0]
+    barrier = threading.Barrier(4)
+
+    def requester() -> None:
+        barrier.wait()
+        for _ in range(50):
+            last_request[0] = max(last_request[0], time.monotonic())
+            coalescer.request()
+
+    threads = [threading.Thread(target=requester) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    time.sleep(0.6)
+    assert 1 <= len(sent) <= 3
+    assert sent[-1] >= last_request[0]

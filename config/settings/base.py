@@ -119,6 +119,9 @@ def _celery_broker_url(redis_url: str) -> str:
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=_celery_broker_url(REDIS_URL))
 # After a commit that wrote outbox rows, send a Celery task to drain them at once (else the sweep finds them).
 OUTBOX_NUDGE = env.bool("OUTBOX_NUDGE", default=True)
+# Seconds: a process sends at most one such nudge per interval, and always one after the last commit
+# (payments.outbox._NudgeCoalescer); a drain handles every row due, so more nudges wake no more work.
+OUTBOX_NUDGE_INTERVAL = env.float("OUTBOX_NUDGE_INTERVAL", default=0.02)
 CELERY_TASK_ACKS_LATE = True  # a task is acknowledged after it ran, so a dead worker's task is redelivered
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
