@@ -139,7 +139,7 @@ def _authorization_expiry(at: datetime) -> datetime:
     return at + timedelta(seconds=settings.PAYMENT_AUTHORIZATION_TTL)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def payment_create(
     *,
     merchant: Merchant,
@@ -157,6 +157,8 @@ def payment_create(
     """Accept a payment: store it as `processing` and emit `payment.created`, which the worker authorizes.
 
     `amount` is in minor units of `currency` (ISO 4217, validated by the caller). Never calls a processor.
+    Inside a caller's transaction it opens no savepoint (two round trips saved on the accept path): an error
+    then rolls back the caller's whole transaction, so callers must not catch it and go on in that transaction.
     """
     payment = Payment.objects.create(
         merchant=merchant,

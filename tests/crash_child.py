@@ -2,7 +2,7 @@
 passes the recovery point named by CRASH_AT, prints `REACHED <point>` and blocks until the test kills it.
 
 Environment: DJANGO_SETTINGS_MODULE, DATABASE_URL (the test database), REDIS_URL, CRASH_AT, API_KEY,
-IDEMPOTENCY_KEY, REQUEST_PATH, REQUEST_BODY (JSON).
+IDEMPOTENCY_KEY, REQUEST_PATH, REQUEST_BODY (JSON), optional PREFER (the Prefer header, e.g. `wait=1`).
 """
 
 from __future__ import annotations
@@ -37,5 +37,6 @@ response = Client().post(
     content_type="application/json",
     HTTP_AUTHORIZATION=f"Bearer {os.environ['API_KEY']}",
     HTTP_IDEMPOTENCY_KEY=os.environ["IDEMPOTENCY_KEY"],
+    **({"HTTP_PREFER": os.environ["PREFER"]} if os.environ.get("PREFER") else {}),
 )
 print(f"FINISHED {response.status_code}", flush=True)

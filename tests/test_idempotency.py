@@ -56,7 +56,7 @@ class Gate:
 
 @pytest.fixture
 def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
-    g = Gate("object_created")
+    g = Gate("performing")  # inside the work's transaction, on either road (one transaction, or step by step)
     monkeypatch.setattr(idempotency, "checkpoint", g)
     yield g
     g.release()
@@ -263,8 +263,7 @@ def test_an_unexpected_error_stores_nothing_and_frees_the_key(api: MerchantClien
     assert failed.status_code == 500 and failed["Content-Type"] == "application/problem+json"
     assert failed.json()["code"] == "internal_error"
     assert Payment.objects.count() == 0 and OutboxMessage.objects.count() == 0
-    key = IdempotencyKey.objects.get(key="boom")
-    assert (key.recovery_point, key.locked_until) == ("started", None)
+    assert not IdempotencyKey.objects.filter(key="boom").exists()  # rolled back with the work: the key is free
 
     retry = post_json(client, "/v1/payments", payment_body(), key="boom")
     assert retry.status_code == 202 and not retry.has_header("Idempotent-Replayed")
@@ -335,3 +334,21 @@ def test_the_one_step_decorator_keeps_the_same_promises(api: MerchantClient):
     invalid = call(payment_body(amount="x"), "two")
     assert invalid.status_code == 400 and not IdempotencyKey.objects.filter(key="two").exists()
     assert Payment.objects.count() == 1
+
+
+def test_a_new_key_without_prefer_wait_stores_key_work_and_answer_in_one_step(api: MerchantClient):
+    """The one-transaction road: the key row is written once, already `finished` with the exact bytes sent."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    api.get("/v1/payments")  # the API key is cached from here on
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post("/v1/payments", payment_body(), key="one-step")
+    assert response.status_code == 202
+    key_writes = [q["sql"].split()[0] for q in queries.captured_queries if "payments_idempotencykey" in q["sql"]]
+    assert key_writes.count("INSERT") == 1 and "UPDATE" not in key_writes
+    statements = [q["sql"][:60] for q in queries.captured_queries]
+    assert not any(sql.startswith("SAVEPOINT") for sql in statements), statements
+    record = IdempotencyKey.objects.get(key="one-step")
+    assert (record.recovery_point, record.object_id, record.locked_until) == ("finished", response.json()["id"], None)
+    assert bytes(record.response_body) == response.content

@@ -30,7 +30,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 LEASE_SECONDS = "1.5"  # the dead process's lease on its key: a retry is 409 until it passes
 
 
-def child_env(api: MerchantClient, *, crash_at: str, key: str, path: str, body: dict) -> dict[str, str]:
+def child_env(api: MerchantClient, *, crash_at: str, key: str, path: str, body: dict, prefer: str) -> dict[str, str]:
     parts = urlsplit(os.environ["DATABASE_URL"])
     return {
         **os.environ,
@@ -42,15 +42,18 @@ def child_env(api: MerchantClient, *, crash_at: str, key: str, path: str, body: 
         "IDEMPOTENCY_KEY": key,
         "REQUEST_PATH": path,
         "REQUEST_BODY": json.dumps(body),
+        "PREFER": prefer,
     }
 
 
-def kill_at(api: MerchantClient, *, point: str, key: str, path: str = "/v1/payments", body: dict) -> None:
-    """Start a real API process, let its request reach `point`, then SIGKILL it."""
+def kill_at(
+    api: MerchantClient, *, point: str, key: str, path: str = "/v1/payments", body: dict, prefer: str = ""
+) -> None:
+    """Start a real API process, let its request reach `point`, then SIGKILL it. `prefer`: its Prefer header."""
     proc = subprocess.Popen(
         [sys.executable, str(BASE_DIR / "tests" / "crash_child.py")],
         cwd=BASE_DIR,
-        env=child_env(api, crash_at=point, key=key, path=path, body=body),
+        env=child_env(api, crash_at=point, key=key, path=path, body=body, prefer=prefer),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -95,22 +98,27 @@ def assert_one_payment_done_once(api: MerchantClient, response, key: str, acquir
 
 
 @pytest.mark.parametrize(
-    ("point", "committed"),
+    ("point", "prefer", "stored"),
     [
-        ("started", False),  # the key row is stored, nothing else
-        ("performing", False),  # inside the work's transaction: the kill rolls it back
-        ("object_created", True),  # the payment and its outbox rows committed, the response did not
+        # A new key without Prefer: wait runs key row, work and response in one transaction: a kill anywhere
+        # before its commit leaves nothing at all, and the retry runs the work as if for the first time.
+        ("started", "", None),
+        ("performing", "", None),
+        # With Prefer: wait the steps commit one by one (the wait must not hold a transaction open).
+        ("started", "wait=1", "started"),  # the key row is stored, nothing else
+        ("performing", "wait=1", "started"),  # inside the work's transaction: the kill rolls it back
+        ("object_created", "wait=1", "object_created"),  # the payment and its outbox rows committed, no response
     ],
 )
 def test_a_request_killed_at_a_recovery_point_completes_once_when_retried(
-    api: MerchantClient, acquirer: Acquirer, point: str, committed: bool
+    api: MerchantClient, acquirer: Acquirer, point: str, prefer: str, stored: str | None
 ):
-    key = f"crash-{point}"
-    kill_at(api, point=point, key=key, body=payment_body())
+    key = f"crash-{point}-{prefer}"
+    kill_at(api, point=point, key=key, body=payment_body(), prefer=prefer)
 
-    record = IdempotencyKey.objects.get(key=key)
-    assert record.recovery_point == ("object_created" if committed else "started")
-    assert Payment.objects.count() == (1 if committed else 0)
+    record = IdempotencyKey.objects.filter(key=key).first()
+    assert (record.recovery_point if record else None) == stored
+    assert Payment.objects.count() == (1 if stored == "object_created" else 0)
 
     response = retry_until_not_in_flight(api, "/v1/payments", payment_body(), key)
 
@@ -119,7 +127,7 @@ def test_a_request_killed_at_a_recovery_point_completes_once_when_retried(
 
 def test_a_killed_request_retried_after_redis_was_flushed_still_completes_once(api: MerchantClient, acquirer: Acquirer):
     key = "crash-and-flush"
-    kill_at(api, point="object_created", key=key, body=payment_body())
+    kill_at(api, point="object_created", key=key, body=payment_body(), prefer="wait=1")
     flush_redis()  # the dead request's Redis lock is gone: only the database lease and constraint remain
 
     response = retry_until_not_in_flight(api, "/v1/payments", payment_body(), key)

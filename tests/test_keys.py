@@ -148,3 +148,53 @@ def test_the_admin_refuses_a_third_active_key(api: MerchantClient):
     response = admin.post("/admin/payments/apikey/add/", {"merchant": api.merchant.pk, "mode": "test"}, follow=True)
     assert "revoke one first" in response.content.decode()
     assert ApiKey.objects.filter(merchant=api.merchant, mode="test", revoked_at__isnull=True).count() == 2
+
+
+def _apikey_queries(client: Client) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/v1/payments").status_code == 200
+    return sum("payments_apikey" in q["sql"] for q in queries.captured_queries)
+
+
+def test_a_known_key_is_not_looked_up_again_until_a_key_or_merchant_changes(api: MerchantClient):
+    """The per-process key cache: one lookup, then none; any key or merchant save invalidates every entry."""
+    client = client_for(api.api_key)
+    assert _apikey_queries(client) == 1
+    assert _apikey_queries(client) == 0
+    api.merchant.name = "Renamed"
+    api.merchant.save()
+    assert _apikey_queries(client) == 1
+    assert _apikey_queries(client) == 0
+
+
+def test_a_revoked_key_is_refused_on_the_next_request_although_it_was_cached(api: MerchantClient):
+    client = client_for(api.api_key)
+    assert client.get("/v1/payments").status_code == 200  # cached now
+    services.api_key_revoke(key_id=ApiKey.objects.get(prefix=api.api_key[:16]).id)
+    refused = client.get("/v1/payments")
+    assert refused.status_code == 401 and refused.json()["code"] == "invalid_api_key"
+
+
+def test_a_flushed_redis_invalidates_the_cache_even_for_a_change_made_around_the_orm(api: MerchantClient):
+    """A change with no signal (QuerySet.update) while Redis loses its counter: the counter restarts at a new random
+    value, so the old entry does not match and the key is looked up (and refused)."""
+    import redis
+    from django.conf import settings
+    from django.utils import timezone
+
+    client = client_for(api.api_key)
+    assert client.get("/v1/payments").status_code == 200
+    ApiKey.objects.filter(prefix=api.api_key[:16]).update(revoked_at=timezone.now())
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    assert client.get("/v1/payments").status_code == 401
+
+
+def test_without_redis_every_request_looks_the_key_up(api: MerchantClient, redis_down: None):
+    client = client_for(api.api_key)
+    assert _apikey_queries(client) == 1
+    assert _apikey_queries(client) == 1
+    services.api_key_revoke(key_id=ApiKey.objects.get(prefix=api.api_key[:16]).id)
+    assert client.get("/v1/payments").status_code == 401

@@ -202,6 +202,9 @@ REST_FRAMEWORK = {
 }
 # Replayable idempotency keys are kept this long (seconds) at least; Celery beat reaps older ones.
 IDEMPOTENCY_KEY_TTL = env.int("IDEMPOTENCY_KEY_TTL", default=24 * 3600)
+# Seconds a process may reuse an API key it looked up. Revocation still applies on the next request (a Redis
+# generation counter, payments.keycache); the TTL only bounds changes made while Redis was unreachable. 0: off.
+API_KEY_CACHE_TTL = env.float("API_KEY_CACHE_TTL", default=60.0)
 # A request owns its idempotency key for this long (seconds); a retry after a crash takes over once it passed.
 # Longer than any request runs (Prefer: wait is at most API_PREFER_WAIT_MAX).
 IDEMPOTENCY_LOCK_TTL = env.float("IDEMPOTENCY_LOCK_TTL", default=30.0)

@@ -21,6 +21,12 @@ How a request runs (each step its own transaction, so a crash anywhere leaves a 
 3. optional `Prefer: wait=N`: wait for the worker (payments.waiting), holding no database connection.
 4. `finished`: the rendered response is stored on the key row and the lease dropped.
 
+Most requests take a shorter road with the same guarantees: a new key without `Prefer: wait` runs steps 1, 2
+and 4 in one transaction (`_run_fresh`): the key row, the work and the stored response commit together or not
+at all, so a crash anywhere leaves nothing stored and the retry runs the work as if for the first time. An
+advisory lock on the key's scope (`pg_try_advisory_xact_lock`), taken by both roads before they touch the key
+row, makes a concurrent duplicate answer 409 at once instead of waiting for the uncommitted row.
+
 A request that dies leaves a lease that expires. A retry with the same key then takes over at the recorded
 recovery point: at `started` it runs the work (nothing was committed), at `object_created` it only renders the
 object the first request created; it never creates a second one, and no key is stuck for longer than the lease.
@@ -45,7 +51,7 @@ from typing import Any
 import redis
 import structlog
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from psycopg.errors import LockNotAvailable
@@ -230,6 +236,121 @@ def _redis_unlock(scope: _Scope, token: str) -> None:
 # --- The database record ---------------------------------------------------------------------------------------
 
 
+class _Busy(Exception):
+    """Another request holds the key's advisory lock: it is running (or committing) with this key."""
+
+
+def _lock_scope(scope: _Scope) -> bool:
+    """Take the transaction-scoped advisory lock of the key's scope without waiting (raise _Busy if it is held);
+    return whether the key row exists, read in the same round trip (the caller still checks its INSERT, since
+    a row committed just before the lock was taken may be missing from this statement's snapshot)."""
+    digest = hashlib.sha256(f"{scope.merchant_id}\n{scope.mode}\n{scope.key}".encode()).digest()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_try_advisory_xact_lock(%s), EXISTS (SELECT 1 FROM payments_idempotencykey"
+            " WHERE merchant_id = %s AND mode = %s AND key = %s)",
+            [int.from_bytes(digest[:8], "big", signed=True), scope.merchant_id, scope.mode, scope.key],
+        )
+        locked, exists = cursor.fetchone()
+    if not locked:
+        raise _Busy
+    return bool(exists)
+
+
+class _KeyExists(Exception):
+    """The key row exists already (committed by an earlier request): take the general road."""
+
+
+_INSERT_FINISHED = """
+INSERT INTO payments_idempotencykey
+    (merchant_id, mode, key, method, path, fingerprint, recovery_point, locked_until, lock_token,
+     object_type, object_id, response_status, response_body, response_content_type, created_at, updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, 'finished', NULL, '', %s, %s, %s, %s, %s, now(), now())
+ON CONFLICT (merchant_id, mode, key) DO NOTHING
+RETURNING id
+"""
+
+
+def _insert_finished(
+    scope: _Scope, *, request: Request, fingerprint: str, object_type: str, object_id: str, response: HttpResponse
+) -> bool:
+    """Store the key as `finished` with its response, unless it exists already (then False)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_FINISHED,
+            [
+                scope.merchant_id,
+                scope.mode,
+                scope.key,
+                request.method,
+                request.path[:255],
+                fingerprint,
+                object_type,
+                object_id,
+                response.status_code,
+                response.content,
+                response["Content-Type"],
+            ],
+        )
+        return cursor.fetchone() is not None
+
+
+def _run_fresh(
+    scope: _Scope,
+    *,
+    fingerprint: str,
+    request: Request,
+    resource: Resource,
+    perform: Callable[[], Any],
+    done_status: int,
+) -> HttpResponse:
+    """Steps 1, 2 and 4 in one transaction, for a key not seen before and no `Prefer: wait`.
+
+    Returns the response (stored as `finished` in the transaction that did the work). Raises _KeyExists when the
+    key row exists (the caller takes the general road), _Busy when another request holds the key; invalid input
+    propagates with nothing stored. A 4xx problem is stored as the key's answer, like on the general road.
+    """
+    try:
+        with transaction.atomic():
+            if _lock_scope(scope):
+                raise _KeyExists
+            checkpoint(RecoveryPoint.STARTED)
+            obj = perform()
+            checkpoint(PERFORMING)
+            response = _render(resource.render(obj), 202 if resource.in_flight(obj) else done_status)
+            if not _insert_finished(
+                scope,
+                request=request,
+                fingerprint=fingerprint,
+                object_type=resource.type,
+                object_id=str(obj.pk),
+                response=response,
+            ):
+                raise _KeyExists  # committed by another request meanwhile: roll our work back, answer as its retry
+    except _INVALID_INPUT:
+        raise
+    except (Problem, PaymentsError) as exc:
+        problem = to_problem(exc)
+        if problem is None or problem.status >= 500:
+            raise
+        response = problem_response(problem)
+        with transaction.atomic():
+            _lock_scope(scope)
+            if not _insert_finished(
+                scope, request=request, fingerprint=fingerprint, object_type="", object_id="", response=response
+            ):
+                raise _KeyExists from exc
+    _cache(
+        scope,
+        fingerprint=fingerprint,
+        status=response.status_code,
+        body=response.content,
+        content_type=response["Content-Type"],
+    )
+    checkpoint(RecoveryPoint.FINISHED)
+    return response
+
+
 def _begin(scope: _Scope, *, fingerprint: str, request: Request, token: str) -> IdempotencyKey | HttpResponse:
     """Step 1: insert the key row or take over an abandoned one; or answer (replay, 409, 422) instead.
 
@@ -237,6 +358,8 @@ def _begin(scope: _Scope, *, fingerprint: str, request: Request, token: str) -> 
     """
     try:
         return _begin_locked(scope, fingerprint=fingerprint, request=request, token=token)
+    except _Busy:
+        return _in_use()
     except OperationalError as exc:
         if isinstance(exc.__cause__, LockNotAvailable):
             return _in_use()
@@ -247,6 +370,7 @@ def _begin_locked(scope: _Scope, *, fingerprint: str, request: Request, token: s
     now = timezone.now()
     lease = now + timedelta(seconds=float(settings.IDEMPOTENCY_LOCK_TTL))
     with transaction.atomic():
+        _lock_scope(scope)
         record, created = IdempotencyKey.objects.get_or_create(
             **scope.filter(),
             defaults={
@@ -395,6 +519,20 @@ def execute(
     if redis_locked is False:
         return _in_use()
     try:
+        if not (waitable and prefer_wait(request) > 0):
+            try:
+                return _run_fresh(
+                    scope,
+                    fingerprint=fingerprint,
+                    request=request,
+                    resource=resource,
+                    perform=lambda: perform(validated),
+                    done_status=done_status,
+                )
+            except _Busy:
+                return _in_use()
+            except _KeyExists:
+                pass  # an earlier request stored the key: replay it, refuse it or take it over, below
         begun = _begin(scope, fingerprint=fingerprint, request=request, token=token)
         if isinstance(begun, HttpResponse):
             return begun
