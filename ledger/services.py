@@ -136,17 +136,42 @@ def account_get_or_create(*, ref: AccountRef, balance_shards: int | None = None)
         return Account.objects.get(owner=ref.owner, purpose=purpose, currency=ref.currency)
 
 
+#: Accounts this process has seen committed, by (owner, purpose, currency). Accounts are never updated or deleted
+#: (PostgreSQL triggers), so an entry never goes stale; only the test suite's flush removes rows, and it clears
+#: this cache (`forget_cached_accounts`, connected to post_migrate, which Django's flush sends).
+_committed_accounts: dict[tuple[str, str, str], Account] = {}
+_MAX_CACHED_ACCOUNTS = 100_000
+
+
+def forget_cached_accounts(**_: object) -> None:
+    """Empty this process's account cache (after the database was flushed or re-created)."""
+    _committed_accounts.clear()
+
+
+def _remember(accounts: dict[tuple[str, str, str], Account]) -> None:
+    if len(_committed_accounts) + len(accounts) > _MAX_CACHED_ACCOUNTS:
+        _committed_accounts.clear()
+    _committed_accounts.update(accounts)
+
+
 def _accounts(refs: Iterable[AccountRef]) -> dict[tuple[str, str, str], Account]:
-    """The accounts of `refs` keyed by (owner, purpose, currency), in one query, opening missing ones."""
+    """The accounts of `refs` keyed by (owner, purpose, currency): from this process's cache of committed
+    accounts, else in one query, opening missing ones. What the query found or opened is cached only once the
+    transaction commits (an account opened in a transaction that rolls back must never be reused)."""
     wanted = {(r.owner, str(AccountPurpose(r.purpose)), r.currency): r for r in refs}
+    found = {key: _committed_accounts[key] for key in wanted if key in _committed_accounts}
+    if len(found) == len(wanted):
+        return found
     query = Q()
     for owner, purpose, currency in wanted:
-        query |= Q(owner=owner, purpose=purpose, currency=currency)
-    found = {(a.owner, a.purpose, a.currency): a for a in Account.objects.filter(query)}
+        if (owner, purpose, currency) not in found:
+            query |= Q(owner=owner, purpose=purpose, currency=currency)
+    fetched = {(a.owner, a.purpose, a.currency): a for a in Account.objects.filter(query)}
     for key, ref in wanted.items():
-        if key not in found:
-            found[key] = account_get_or_create(ref=ref)
-    return found
+        if key not in found and key not in fetched:
+            fetched[key] = account_get_or_create(ref=ref)
+    transaction.on_commit(lambda: _remember(fetched))
+    return found | fetched
 
 
 def _key(ref: AccountRef) -> tuple[str, str, str]:

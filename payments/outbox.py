@@ -162,7 +162,14 @@ def publish(topic: str, *, key: str, payload: dict[str, Any], delay: float = 0.0
     return rows
 
 
+#: Set while this thread runs `drain`: the drain claims again before it stops, so the rows its handlers publish
+#: need no nudge of their own (the drain nudges another worker when its batches come back full).
+_drain_state = threading.local()
+
+
 def _nudge_after_commit(*, countdown: float = 0.0) -> None:
+    if countdown <= 0 and getattr(_drain_state, "active", False):
+        return
     if countdown <= 0:
         if any(getattr(cb, "__name__", "") == "_nudge_soon" for _, cb, *_ in connection.run_on_commit):
             return  # one immediate nudge per transaction is enough
@@ -400,26 +407,34 @@ def _process(row: _Claimed, *, handled: list[_Claimed] | None) -> str:
 def drain(*, budget_seconds: float | None = None, batch_size: int | None = None) -> int:
     """Claim and handle due rows until none are left or `budget_seconds` passed. Returns rows handled.
 
-    Successes of one claimed batch are marked done together after the batch (`_mark_done`). A drain stopped by
-    its budget while rows were still coming nudges another drain, so the work goes on without waiting for the
-    periodic sweep.
+    Successes of one claimed batch are marked done together after the batch (`_mark_done`). Rows published by
+    the handlers send no nudge (this loop claims them); a full batch nudges another worker to share the work, and
+    a drain stopped by its budget while rows were still coming nudges another drain, so the work goes on without
+    waiting for the periodic sweep.
     """
     budget = settings.OUTBOX_DRAIN_BUDGET if budget_seconds is None else budget_seconds
     size = settings.OUTBOX_BATCH_SIZE if batch_size is None else batch_size
     deadline = time.monotonic() + budget
     handled = 0
     rows: list[_Claimed] = []
-    while time.monotonic() < deadline:
-        rows = claim(batch_size=size)
-        if not rows:
-            break
-        done: list[_Claimed] = []
-        try:
-            for row in rows:
-                _process(row, handled=done)
-                handled += 1
-        finally:
-            _mark_done(done)
+    outer = getattr(_drain_state, "active", False)
+    _drain_state.active = True
+    try:
+        while time.monotonic() < deadline:
+            rows = claim(batch_size=size)
+            if not rows:
+                break
+            if len(rows) == size:
+                _coalescer.request()  # more work than one batch: wake another worker to share it
+            done: list[_Claimed] = []
+            try:
+                for row in rows:
+                    _process(row, handled=done)
+                    handled += 1
+            finally:
+                _mark_done(done)
+    finally:
+        _drain_state.active = outer
     if rows:
         nudge()
     return handled
