@@ -107,7 +107,12 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 f"{_num(burst['throughput_pps'])} (complete)"
                 if burst["complete"]
                 else f"incomplete: {_num(burst['webhooks_received'])} of {_num(burst['payments'])} "
-                f"in {_num(burst['timeout_s'])} s",
+                f"in {_num(burst['timeout_s'])} s"
+                + (
+                    f"; {_num(burst['captured'])} captured ({_num(burst['captured_pps'], digits=1)}/s)"
+                    if burst.get("captured_pps") is not None
+                    else ""
+                ),
                 "accept → captured + ledger + webhook verified",
                 "",
                 "≥ 500/s",
@@ -130,8 +135,8 @@ def rows(results: dict[str, Any]) -> list[Row]:
                     f"pipeline, burst of {_num(burst['payments'])}",
                     "Celery worker CPU ms per outbox row handled",
                     _num(burst["worker_cpu_ms_per_outbox_row"], digits=1),
-                    "6 rows per payment (authorize, capture, 3 fan-outs, 1 delivery); budget at 500/s: < 4 ms "
-                    "per payment for everything",
+                    "7 rows per payment (authorize, capture, 3 fan-outs, fraud score, 1 delivery); budget at "
+                    "500/s: < 4 ms per payment for everything",
                     "",
                     "",
                 )

@@ -29,6 +29,7 @@ from payments.models import (
     Merchant,
     Mode,
     Payment,
+    PaymentHold,
     PaymentStatus,
     Refund,
     RefundStatus,
@@ -173,6 +174,8 @@ def payment_create(
         customer_ip=customer_ip,
         processor=processor or settings.DEFAULT_PROCESSOR,
     )
+    # A new payment has no holds: say so, so that rendering it (event snapshot, API answer) does not ask.
+    payment._prefetched_objects_cache = {"holds": PaymentHold.objects.none()}
     events.event_emit(type=events.PAYMENT_CREATED, payment=payment)
     return payment
 

@@ -121,7 +121,7 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=_celery_broker_url(REDI
 OUTBOX_NUDGE = env.bool("OUTBOX_NUDGE", default=True)
 # Seconds: a process sends at most one such nudge per interval, and always one after the last commit
 # (payments.outbox._NudgeCoalescer); a drain handles every row due, so more nudges wake no more work.
-OUTBOX_NUDGE_INTERVAL = env.float("OUTBOX_NUDGE_INTERVAL", default=0.02)
+OUTBOX_NUDGE_INTERVAL = env.float("OUTBOX_NUDGE_INTERVAL", default=0.05)
 CELERY_TASK_ACKS_LATE = True  # a task is acknowledged after it ran, so a dead worker's task is redelivered
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
