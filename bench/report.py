@@ -109,8 +109,8 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 else f"incomplete: {_num(burst['webhooks_received'])} of {_num(burst['payments'])} "
                 f"in {_num(burst['timeout_s'])} s"
                 + (
-                    f"; {_num(burst['captured'])} captured ({_num(burst['captured_pps'], digits=1)}/s)"
-                    if burst.get("captured_pps") is not None
+                    f"; capacity {_num(burst['capacity_pps'], digits=1)}/s (outbox rows/s ÷ 7)"
+                    if burst.get("capacity_pps") is not None
                     else ""
                 ),
                 "accept → captured + ledger + webhook verified",

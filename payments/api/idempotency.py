@@ -499,13 +499,12 @@ def execute(
     """
     body = json_object_body(request)
     key = idempotency_key(request)
-    serializer = serializer_class(data=body)
-    serializer.is_valid(raise_exception=True)
-    validated = serializer.validated_data
     principal = request.user
     scope = _Scope(principal.merchant.pk, principal.mode, key)
     fingerprint = request_fingerprint(method=request.method, path=request.path, body=body)
 
+    # A stored answer is replayed before the body is validated again: the same fingerprint is the same body, which
+    # passed validation the first time (an invalid body stores nothing, so it is never in the cache).
     cached = _cached(scope)
     if cached is not None:
         if cached["fingerprint"] != fingerprint:
@@ -513,6 +512,9 @@ def execute(
         return _replay(
             status=cached["status"], body=base64.b64decode(cached["body"]), content_type=cached["content_type"]
         )
+    serializer = serializer_class(data=body)
+    serializer.is_valid(raise_exception=True)
+    validated = serializer.validated_data
 
     token = secrets.token_hex(16)
     redis_locked = _redis_lock(scope, token)
