@@ -106,7 +106,7 @@ class Plan:
             relay_events=5_000,
             relay_rounds=3,
             relay_timeout=40,
-            ledger_timeout=180,
+            ledger_timeout=240,
         )
 
 
@@ -845,7 +845,11 @@ def scenario_ledger(b: Bench) -> dict[str, Any]:
     """
     if importlib.util.find_spec("bench.ledger") is None:
         return {"present": False, "note": "not present (bench/ledger.py comes with the ledger issue)"}
-    argv = [sys.executable, "-m", "bench.ledger"] + (["--quick"] if b.plan.name == "quick" else [])
+    # Full mode: 8-second runs, median of 2 rounds (bench.ledger's own defaults, 15 s × 3, take longer than the
+    # whole full run may spend on it).
+    argv = [sys.executable, "-m", "bench.ledger"] + (
+        ["--quick"] if b.plan.name == "quick" else ["--seconds", "8", "--rounds", "2"]
+    )
     env = dict(b.prepared.env)
     if b.pgbench and "PGBENCH" not in env:
         env["PGBENCH"] = b.pgbench
