@@ -75,10 +75,10 @@ class Plan:
             replay_duration=3,
             burst_payments=2_000,
             burst_concurrency=32,
-            burst_timeout=20,
+            burst_timeout=15,
             pipeline_rates=(200,),
             pipeline_duration=6,
-            pipeline_drain_timeout=8,
+            pipeline_drain_timeout=5,
             relay_events=750,
             relay_rounds=2,
             relay_timeout=20,
@@ -845,10 +845,10 @@ def scenario_ledger(b: Bench) -> dict[str, Any]:
     """
     if importlib.util.find_spec("bench.ledger") is None:
         return {"present": False, "note": "not present (bench/ledger.py comes with the ledger issue)"}
-    # Full mode: 8-second runs, median of 2 rounds (bench.ledger's own defaults, 15 s × 3, take longer than the
-    # whole full run may spend on it).
+    # 4-second runs in quick mode, 8-second runs with the median of 2 rounds in full mode (bench.ledger's own
+    # defaults, 6 s and 15 s × 3, take longer than the whole run may spend on it).
     argv = [sys.executable, "-m", "bench.ledger"] + (
-        ["--quick"] if b.plan.name == "quick" else ["--seconds", "8", "--rounds", "2"]
+        ["--quick", "--seconds", "4"] if b.plan.name == "quick" else ["--seconds", "8", "--rounds", "2"]
     )
     env = dict(b.prepared.env)
     if b.pgbench and "PGBENCH" not in env:

@@ -450,6 +450,29 @@ def has_due_work() -> bool:
     )
 
 
+def reap_done(*, now: datetime | None = None, batch_size: int = 5000) -> int:
+    """Delete rows that were handled (`done`) more than OUTBOX_DONE_RETENTION seconds before `now` (default: the
+    current time), oldest first, in batches of `batch_size`, each batch one statement. Returns rows deleted.
+
+    Pending and dead rows are never deleted (dead letters wait for an operator). The events themselves stay in
+    `payments_event` and webhook deliveries in their own tables; a done row only records that a subscriber
+    handled its message. Called by Celery beat (`payments.tasks.outbox_reap`).
+    """
+    cutoff = (now or timezone.now()) - timedelta(seconds=float(settings.OUTBOX_DONE_RETENTION))
+    deleted = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM payments_outboxmessage WHERE id IN (SELECT id FROM payments_outboxmessage"
+                " WHERE status = %s AND processed_at < %s ORDER BY id LIMIT %s)",
+                [OutboxStatus.DONE, cutoff, batch_size],
+            )
+            count = cursor.rowcount
+        deleted += count
+        if count < batch_size:
+            return deleted
+
+
 def replay(*, message_id: int) -> bool:
     """Put a dead-lettered row back to `pending`, due now, with its attempts reset. Returns False if not dead."""
     updated = OutboxMessage.objects.filter(id=message_id, status=OutboxStatus.DEAD).update(

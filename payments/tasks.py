@@ -21,6 +21,12 @@ def outbox_sweep() -> int:
     return outbox.drain()
 
 
+@shared_task(name="payments.tasks.outbox_reap", acks_late=True, ignore_result=True)
+def outbox_reap() -> int:
+    """Periodic (Celery beat): delete outbox rows handled more than OUTBOX_DONE_RETENTION seconds ago."""
+    return outbox.reap_done()
+
+
 @shared_task(name="payments.tasks.authorizations_expire", acks_late=True, ignore_result=True)
 def authorizations_expire() -> int:
     """Periodic (Celery beat): expire uncaptured authorizations past their `expires_at`. Returns how many."""

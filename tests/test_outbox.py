@@ -276,3 +276,28 @@ def test_nudges_are_coalesced_but_the_last_request_is_always_followed_by_one(set
     time.sleep(0.6)
     assert 1 <= len(sent) <= 3
     assert sent[-1] >= last_request[0]
+
+
+def test_the_reaper_deletes_only_rows_handled_longer_ago_than_the_retention(settings):
+    settings.OUTBOX_DONE_RETENTION = 3600
+    now = timezone.now()
+
+    def row(key: str, status: str, processed_ago: float | None) -> OutboxMessage:
+        return OutboxMessage.objects.create(
+            topic="tests.topic",
+            subscriber="tests.recorder",
+            key=key,
+            payload={"n": 0},
+            status=status,
+            available_at=now,
+            created_at=now,
+            processed_at=None if processed_ago is None else now - timedelta(seconds=processed_ago),
+        )
+
+    old_done = [row(f"old-{i}", "done", 7200) for i in range(7)]
+    kept = [row("recent", "done", 60), row("dead", "dead", 7200), row("pending", "pending", None)]
+
+    assert outbox.reap_done(now=now, batch_size=3) == 7  # three batches: 3, 3, 1
+    assert not OutboxMessage.objects.filter(pk__in=[r.pk for r in old_done]).exists()
+    assert set(OutboxMessage.objects.values_list("key", flat=True)) == {r.key for r in kept}
+    assert outbox.reap_done(now=now) == 0

@@ -150,6 +150,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("AUTHORIZATION_EXPIRY_SWEEP_INTERVAL", default=60.0),
         "options": {"expires": 60},
     },
+    "outbox-reap": {
+        "task": "payments.tasks.outbox_reap",
+        "schedule": env.float("OUTBOX_REAP_INTERVAL", default=3600.0),
+        "options": {"expires": 600},
+    },
     "idempotency-keys-reap": {
         "task": "payments.tasks.idempotency_keys_reap",
         "schedule": env.float("IDEMPOTENCY_REAP_INTERVAL", default=3600.0),
@@ -164,6 +169,8 @@ OUTBOX_LEASE_SECONDS = env.float("OUTBOX_LEASE_SECONDS", default=60.0)
 # One drain task stops after this many seconds so it never starves the worker (the sweep starts another).
 OUTBOX_DRAIN_BUDGET = env.float("OUTBOX_DRAIN_BUDGET", default=10.0)
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
+# Seconds a handled (`done`) row is kept before beat deletes it (pending and dead rows are never deleted).
+OUTBOX_DONE_RETENTION = env.float("OUTBOX_DONE_RETENTION", default=7 * 24 * 3600.0)
 OUTBOX_BACKOFF_BASE = env.float("OUTBOX_BACKOFF_BASE", default=1.0)  # seconds, doubled per attempt
 OUTBOX_BACKOFF_CAP = env.float("OUTBOX_BACKOFF_CAP", default=300.0)  # seconds
 
