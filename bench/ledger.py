@@ -189,8 +189,9 @@ def run_pgbench(scenario: Scenario, *, clients: int, seconds: float, merchants: 
         env["PGPASSWORD"] = s["PASSWORD"]
     argv = [pgbench, "-n", "-M", "simple", "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 1))]
     argv += ["-T", str(int(seconds)), "-D", f"merchants={merchants}", "-f", f.name]
-    if s.get("HOST"):
-        argv += ["-h", s["HOST"]]
+    host = s.get("HOST") or (s.get("OPTIONS") or {}).get("host")  # the embedded server's socket directory
+    if host:
+        argv += ["-h", host]
     if s.get("PORT"):
         argv += ["-p", str(s["PORT"])]
     if s.get("USER"):
