@@ -39,9 +39,17 @@ def generation() -> int | None:
     return int(value) if value is not None else None
 
 
+#: INCR, except that a missing counter first starts at a random value (like `generation()`), so that a counter lost
+#: twice can never count up again to a generation some process still has entries for.
+_INCR = """
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[1]) end
+return redis.call('INCR', KEYS[1])
+"""
+
+
 def _incr() -> None:
     try:
-        redisconn.client().incr(KEY)
+        redisconn.client().eval(_INCR, 1, KEY, secrets.randbits(62))
     except redis.RedisError as exc:  # every process then stops caching (generation() is None) until Redis is back
         log.warning("apikeys.redis_unavailable", op="incr", error=str(exc))
 
@@ -49,4 +57,4 @@ def _incr() -> None:
 def bump() -> None:
     """Invalidate every cached API key now and again once the current transaction commits."""
     _incr()
-    transaction.on_commit(_incr)
+    transaction.on_commit(_incr, robust=True)

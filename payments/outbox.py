@@ -407,13 +407,15 @@ def _process(row: _Claimed, *, handled: list[_Claimed] | None) -> str:
 def drain(*, budget_seconds: float | None = None, batch_size: int | None = None) -> int:
     """Claim and handle due rows until none are left or `budget_seconds` passed. Returns rows handled.
 
-    Successes of one claimed batch are marked done together after the batch (`_mark_done`). Rows published by
+    Successes of one claimed batch are marked done together after the batch (`_mark_done`), or as soon as half
+    the lease has passed since the claim, so slow handlers never let a handled row's lease run out. Rows published by
     the handlers send no nudge (this loop claims them); a full batch nudges another worker to share the work, and
     a drain stopped by its budget while rows were still coming nudges another drain, so the work goes on without
     waiting for the periodic sweep.
     """
     budget = settings.OUTBOX_DRAIN_BUDGET if budget_seconds is None else budget_seconds
     size = settings.OUTBOX_BATCH_SIZE if batch_size is None else batch_size
+    lease = float(settings.OUTBOX_LEASE_SECONDS)
     deadline = time.monotonic() + budget
     handled = 0
     rows: list[_Claimed] = []
@@ -427,10 +429,14 @@ def drain(*, budget_seconds: float | None = None, batch_size: int | None = None)
             if len(rows) == size:
                 _coalescer.request()  # more work than one batch: wake another worker to share it
             done: list[_Claimed] = []
+            claimed_at = time.monotonic()
             try:
                 for row in rows:
                     _process(row, handled=done)
                     handled += 1
+                    if time.monotonic() - claimed_at > lease / 2:  # slow handlers: record what is done before
+                        _mark_done(done)  # the lease runs out and the sweep hands those rows to another worker
+                        done = []
             finally:
                 _mark_done(done)
     finally:

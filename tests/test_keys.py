@@ -198,3 +198,20 @@ def test_without_redis_every_request_looks_the_key_up(api: MerchantClient, redis
     assert _apikey_queries(client) == 1
     services.api_key_revoke(key_id=ApiKey.objects.get(prefix=api.api_key[:16]).id)
     assert client.get("/v1/payments").status_code == 401
+
+
+def test_a_lost_generation_counter_never_counts_up_to_old_values_again():
+    """Redis lost the counter and the next write is a bump: it starts from a random value, not from 1."""
+    import redis
+    from django.conf import settings
+
+    from payments import keycache
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    seen = set()
+    for _ in range(3):
+        client.delete(keycache.KEY)
+        keycache.bump()
+        keycache.bump()
+        seen.add(keycache.generation())
+    assert len(seen) == 3 and min(seen) > 2**20

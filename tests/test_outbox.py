@@ -301,3 +301,30 @@ def test_the_reaper_deletes_only_rows_handled_longer_ago_than_the_retention(sett
     assert not OutboxMessage.objects.filter(pk__in=[r.pk for r in old_done]).exists()
     assert set(OutboxMessage.objects.values_list("key", flat=True)) == {r.key for r in kept}
     assert outbox.reap_done(now=now) == 0
+
+
+slow_seen: list[list[str]] = []
+
+
+@outbox.subscriber("tests.slow", topics=["tests.slow"])
+def slow(message: outbox.Message) -> None:
+    """A slow test subscriber: records the status of every tests.slow row, then takes 0.3 s."""
+    import time
+
+    slow_seen.append(
+        list(OutboxMessage.objects.filter(topic="tests.slow").order_by("id").values_list("status", flat=True))
+    )
+    time.sleep(0.3)
+
+
+def test_slow_handlers_get_their_rows_marked_done_before_half_the_lease_has_passed(settings):
+    """Done-marks are batched, but a batch that outlives half its lease records what it finished so far."""
+    settings.OUTBOX_LEASE_SECONDS = 0.4
+    slow_seen.clear()
+    with transaction.atomic():
+        for i in range(3):
+            outbox.publish("tests.slow", key=f"slow-{i}", payload={"n": i})
+    assert outbox.drain(budget_seconds=30, batch_size=10) == 3
+    assert slow_seen[0] == ["pending", "pending", "pending"]
+    assert slow_seen[1][0] == "done" and slow_seen[2][:2] == ["done", "done"]
+    assert set(OutboxMessage.objects.filter(topic="tests.slow").values_list("status", flat=True)) == {"done"}

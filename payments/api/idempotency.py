@@ -327,7 +327,11 @@ def _run_fresh(
                 response=response,
             ):
                 raise _KeyExists  # committed by another request meanwhile: roll our work back, answer as its retry
-    except _INVALID_INPUT:
+    except _INVALID_INPUT as exc:
+        # The existence check reads the snapshot taken just before the lock: a request with this key that
+        # committed in between is found here, and this request is answered as its retry.
+        if IdempotencyKey.objects.filter(**scope.filter()).exists():
+            raise _KeyExists from exc
         raise
     except (Problem, PaymentsError) as exc:
         problem = to_problem(exc)
