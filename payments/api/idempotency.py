@@ -485,6 +485,27 @@ def _finish(record: IdempotencyKey, *, token: str, response: HttpResponse) -> No
         _cache_finished(record, response)
 
 
+def _identify(request: Request, body: dict[str, Any]) -> tuple[_Scope, str, HttpResponse | None]:
+    """The request's key scope and fingerprint, and the answer when Redis already holds one for the key: the
+    stored answer (a replay) or 422 `idempotency_key_reused`. Raises Problem 400 for a missing or invalid key.
+
+    A stored answer is replayed before the body is validated again: the same fingerprint is the same body, which
+    passed validation the first time (an invalid body stores nothing, so it is never in the cache).
+    """
+    principal = request.user
+    scope = _Scope(principal.merchant.pk, principal.mode, idempotency_key(request))
+    fingerprint = request_fingerprint(method=request.method, path=request.path, body=body)
+    cached = _cached(scope)
+    if cached is None:
+        return scope, fingerprint, None
+    if cached["fingerprint"] != fingerprint:
+        return scope, fingerprint, _reused()
+    answer = _replay(
+        status=cached["status"], body=base64.b64decode(cached["body"]), content_type=cached["content_type"]
+    )
+    return scope, fingerprint, answer
+
+
 def execute(
     request: Request,
     *,
@@ -496,26 +517,16 @@ def execute(
 ) -> HttpResponse:
     """Run a mutating endpoint idempotently (see the module docstring) and return the exact bytes sent.
 
-    `serializer_class` validates the JSON body first (400 and nothing stored on failure); `perform(validated)`
-    calls one service and returns the object it created or changed; `resource` reloads and renders that object.
+    A stored answer for the key is replayed first; otherwise `serializer_class` validates the JSON body (400 and
+    nothing stored on failure), then `perform(validated)` calls one service and returns the object it created or
+    changed; `resource` renders that object (and reloads it on a retry).
     The answer is `done_status` (200 or 201) when the object is settled, 202 while the worker still works on it;
     with `waitable`, `Prefer: wait=N` holds the answer up to N seconds (≤ API_PREFER_WAIT_MAX) for it to settle.
     """
     body = json_object_body(request)
-    key = idempotency_key(request)
-    principal = request.user
-    scope = _Scope(principal.merchant.pk, principal.mode, key)
-    fingerprint = request_fingerprint(method=request.method, path=request.path, body=body)
-
-    # A stored answer is replayed before the body is validated again: the same fingerprint is the same body, which
-    # passed validation the first time (an invalid body stores nothing, so it is never in the cache).
-    cached = _cached(scope)
-    if cached is not None:
-        if cached["fingerprint"] != fingerprint:
-            return _reused()
-        return _replay(
-            status=cached["status"], body=base64.b64decode(cached["body"]), content_type=cached["content_type"]
-        )
+    scope, fingerprint, answered = _identify(request, body)
+    if answered is not None:
+        return answered
     serializer = serializer_class(data=body)
     serializer.is_valid(raise_exception=True)
     validated = serializer.validated_data
@@ -584,18 +595,9 @@ def idempotent(view: Callable[..., Response]) -> Callable[..., HttpResponse]:
 
     @functools.wraps(view)
     def wrapper(self: Any, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
-        body = json_object_body(request)
-        key = idempotency_key(request)
-        principal = request.user
-        scope = _Scope(principal.merchant.pk, principal.mode, key)
-        fingerprint = request_fingerprint(method=request.method, path=request.path, body=body)
-        cached = _cached(scope)
-        if cached is not None:
-            if cached["fingerprint"] != fingerprint:
-                return _reused()
-            return _replay(
-                status=cached["status"], body=base64.b64decode(cached["body"]), content_type=cached["content_type"]
-            )
+        scope, fingerprint, answered = _identify(request, json_object_body(request))
+        if answered is not None:
+            return answered
         token = secrets.token_hex(16)
         redis_locked = _redis_lock(scope, token)
         if redis_locked is False:
