@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-#: A Clearhouse id (payments.ids): a short type prefix and 26 lower-case Crockford base32 characters.
+#: A Clearhouse id (config.platform.ids): a short type prefix and 26 lower-case Crockford base32 characters.
 ID_RE = re.compile(r"\b([a-z]{2,5})_([0-9a-hjkmnp-tv-z]{26})\b")
 #: Advisory-lock calls with a literal key (the idempotency lock).
 LOCK_RE = re.compile(r"\b(pg_(?:try_)?advisory_(?:xact_)?lock(?:_shared)?)\((-?\d+)\)")

@@ -6,7 +6,7 @@ with nothing done by the handler.
 
 from __future__ import annotations
 
-from payments import outbox
+from config.platform.outbox import engine as outbox
 
 SUBSCRIBER = "bench.noop"
 TOPIC = "bench.noop"

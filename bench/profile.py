@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    from payments.services import merchant_create
+    from config.platform.merchants.services import merchant_create
 
     cores = len(os.sched_getaffinity(0))
     stack = Stack(prepared=prepared, shape=Shape.from_env(cores))

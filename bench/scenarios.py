@@ -136,7 +136,7 @@ class Bench:
     def merchant(self, name: str) -> dict[str, str]:
         """A merchant of this run (created on first use through payments.services): {id, api_key}."""
         if name not in self.merchants:
-            from payments.services import merchant_create
+            from config.platform.merchants.services import merchant_create
 
             merchant, raw = merchant_create(name=f"Bench {name} {self.run_id}")
             self.merchants[name] = {"id": merchant.id, "api_key": raw}
@@ -227,7 +227,7 @@ class Bench:
 def capture_ceiling_script(b: Bench) -> dict[str, Any]:
     """Capture the SQL of one real accept and write the pgbench script. Returns {status, statements, script}."""
     from bench.loadgen import payment_body
-    from payments.models import ApiKey
+    from config.platform.merchants.models import ApiKey
 
     merchant = b.merchant("ceiling")
     key = f"{b.run_id}-capture-one"
@@ -708,7 +708,7 @@ def _relay_round(b: Bench, *, n: int, tag: str) -> dict[str, Any]:
     from django.db import transaction
 
     from bench.noop import SUBSCRIBER, TOPIC
-    from payments import outbox
+    from config.platform.outbox import engine as outbox
 
     meter = b.meter()
     with transaction.atomic():

@@ -5,7 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from config import health
-from payments.metrics import metrics_view
+from config.metrics import metrics_view
 
 _public = {"authentication_classes": [], "permission_classes": [], "throttle_classes": []}
 
@@ -21,5 +21,5 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
 ]
 
-handler404 = "payments.api.problems.handler404"
-handler500 = "payments.api.problems.handler500"
+handler404 = "config.platform.http.problems.handler404"
+handler500 = "config.platform.http.problems.handler500"

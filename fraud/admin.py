@@ -12,10 +12,11 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from config.platform.admin import ReadOnlyAdmin, ReadOnlyInline, admin_link
 from fraud.models import AmountThreshold, FiredRule, FraudResult, IpCountryRange, ListEntry, Rule, ScoringSettings
 from fraud.selectors import fraud_result_for_payment
-from payments.admin import Panel, ReadOnlyAdmin, ReadOnlyInline, admin_link, register_payment_panel
 from payments.models import Payment
+from payments.panels import Panel, register_payment_panel
 
 
 @admin.register(Rule)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from config.platform.outbox import engine as outbox
 from fraud import services
-from payments import events, outbox
+from payments import events
 
 SUBSCRIBER = "fraud.score"
 

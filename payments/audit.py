@@ -8,41 +8,12 @@ the table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from payments.errors import ReasonRequired
+from config.platform.actors import SYSTEM, Actor, clean_reason
 from payments.models import AuditRecord
 
-#: Longest reason kept (characters); longer input is refused rather than cut.
-MAX_REASON_LENGTH = 1000
-
-
-@dataclass(frozen=True, kw_only=True)
-class Actor:
-    """Who did something: a staff user's `username` and `user_id` (None for the system itself)."""
-
-    username: str
-    user_id: int | None = None
-
-    @classmethod
-    def from_user(cls, user: Any) -> Actor:
-        """The actor for a Django user (`request.user` in the admin)."""
-        return cls(username=user.get_username(), user_id=user.pk)
-
-
-#: Changes made by Clearhouse itself (e.g. a re-run of reconciliation closing what it no longer finds).
-SYSTEM = Actor(username="system")
-
-
-def clean_reason(reason: str) -> str:
-    """`reason` stripped. Raises ReasonRequired when it is empty or longer than MAX_REASON_LENGTH characters."""
-    cleaned = (reason or "").strip()
-    if not cleaned:
-        raise ReasonRequired("Type a reason: it is kept in the audit trail.")
-    if len(cleaned) > MAX_REASON_LENGTH:
-        raise ReasonRequired(f"The reason may be at most {MAX_REASON_LENGTH} characters.")
-    return cleaned
+__all__ = ["SYSTEM", "Actor", "audit_record_write", "clean_reason"]
 
 
 def audit_record_write(

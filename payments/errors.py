@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
+from config.platform.errors import DomainError, NotFound, ReasonRequired
 
-class PaymentsError(Exception):
-    """Base class: `code` is a stable machine code, `status` the HTTP status, `title` a short summary."""
+__all__ = ["InvalidAmount", "InvalidState", "NotFound", "NotHeld", "PaymentsError", "ReasonRequired"]
+
+
+class PaymentsError(DomainError):
+    """Base class of the payments app's errors (config.platform.errors.DomainError: `code`, `status`, `title`)."""
 
     code = "payments_error"
-    status = 400
     title = "Payments error"
-
-    def __init__(self, detail: str = "", **extra: object) -> None:
-        super().__init__(detail or self.title)
-        self.detail = detail or self.title
-        self.extra = extra
-
-
-class NotFound(PaymentsError):
-    """The object does not exist for this merchant and mode (another merchant's objects are 'not found' too)."""
-
-    code = "not_found"
-    status = 404
-    title = "Not found"
 
 
 class InvalidState(PaymentsError):
@@ -46,19 +36,3 @@ class NotHeld(InvalidState):
     code = "payment_not_held"
     status = 409
     title = "Payment is not on hold"
-
-
-class ReasonRequired(PaymentsError):
-    """A staff action (void, release a hold, replay, resolve) needs a typed reason; it was empty."""
-
-    code = "reason_required"
-    status = 400
-    title = "A reason is required"
-
-
-class TooManyApiKeys(PaymentsError):
-    """A merchant already holds the two active keys a mode allows; revoke one before creating another."""
-
-    code = "api_key_limit"
-    status = 409
-    title = "Too many active API keys"

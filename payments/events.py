@@ -2,14 +2,15 @@
 
 Public events (`payment.*`, `refund.*`) go to merchants through webhooks and `GET /v1/events`. Internal topics
 (`payments.*` commands) only schedule work for the payments worker and have no Event row. Every committed event
-also wakes requests waiting on its object (`Prefer: wait`, payments.waiting).
+also wakes requests waiting on its object (`Prefer: wait`, config.platform.http.waiting).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from payments import outbox, waiting
+from config.platform.http import waiting
+from config.platform.outbox import engine as outbox
 from payments.models import Event, Payment, Refund
 from payments.representations import iso, payment_to_dict, refund_to_dict
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import structlog
 
-from payments import events, outbox, services
+from config.platform.outbox import engine as outbox
+from payments import events, services
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from payments.processors import get_processor
 from payments.processors.base import AuthorizationRequest, ModificationRequest, ProcessorError

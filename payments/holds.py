@@ -19,8 +19,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from config.platform.actors import Actor, clean_reason
 from payments import events
-from payments.audit import Actor, audit_record_write, clean_reason
+from payments.audit import audit_record_write
 from payments.errors import NotFound, NotHeld
 from payments.models import HoldStatus, Payment, PaymentHold
 

@@ -1,7 +1,7 @@
-"""Payments tables: merchants, API keys, payments, idempotency keys, events and outbox messages.
+"""Payments tables: payments, refunds, events, settlement holds and the audit trail of staff actions.
 
 Amounts are integers in minor units of the payment's ISO 4217 currency. Ids are prefixed, time-ordered strings
-(payments.ids). Business logic lives in payments.services, not here.
+(config.platform.ids). Business logic lives in payments.services, not here.
 """
 
 from __future__ import annotations
@@ -13,61 +13,8 @@ import pgtrigger
 from django.db import models
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 
-from payments.ids import new_id
-
-
-class Mode(models.TextChoices):
-    """API mode: objects made with a test key are invisible to live keys and the other way round."""
-
-    TEST = "test"
-    LIVE = "live"
-
-
-class Merchant(models.Model):
-    """A merchant account: the tenant that owns payments, API keys and webhook endpoints."""
-
-    id = models.CharField(primary_key=True, max_length=40, default=partial(new_id, "mer"), editable=False)
-    name = models.CharField(max_length=200)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.id})"
-
-    @property
-    def ledger_owner(self) -> str:
-        """The owner string of this merchant's ledger accounts (`merchant:<id>`)."""
-        return f"merchant:{self.id}"
-
-
-class ApiKey(models.Model):
-    """A secret API key. Only its SHA-256 hash is stored; `prefix` (first 16 characters) identifies it to people.
-
-    The plaintext (`sk_test_…` / `sk_live_…` + 32 random base62 characters, about 190 bits) is shown once.
-    A merchant holds at most two active keys per mode (`slot` 1 or 2, unique while not revoked), so a key can be
-    rotated without downtime: create the second key, deploy it, revoke the first.
-    """
-
-    id = models.CharField(primary_key=True, max_length=40, default=partial(new_id, "key"), editable=False)
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="api_keys")
-    mode = models.CharField(max_length=4, choices=Mode.choices)
-    prefix = models.CharField(max_length=16)
-    key_hash = models.CharField(max_length=64, unique=True)
-    slot = models.PositiveSmallIntegerField(default=1)
-    created_at = models.DateTimeField(auto_now_add=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        constraints = [
-            models.CheckConstraint(condition=models.Q(slot__in=[1, 2]), name="api_key_slot_1_or_2"),
-            models.UniqueConstraint(
-                fields=["merchant", "mode", "slot"],
-                condition=models.Q(revoked_at__isnull=True),
-                name="api_key_two_active_per_mode",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.prefix}… ({self.mode})"
+from config.platform.ids import new_id
+from config.platform.merchants.models import Merchant, Mode
 
 
 class PaymentStatus(models.TextChoices):
@@ -271,58 +218,6 @@ class Payment(FSMModelMixin, models.Model):
         return f"payment:{self.id}"
 
 
-class RecoveryPoint(models.TextChoices):
-    """How far the request that owns an idempotency key got (Stripe's recovery points; see payments.api.idempotency).
-
-    `started`: the key is stored and locked, nothing else is. `object_created`: the work committed (the object
-    and its outbox rows) but not the response. `finished`: the response is stored and is replayed from now on.
-    """
-
-    STARTED = "started"
-    OBJECT_CREATED = "object_created"
-    FINISHED = "finished"
-
-
-class IdempotencyKey(models.Model):
-    """A merchant's idempotency key and the response stored for it (draft-ietf-httpapi-idempotency-key-header).
-
-    Unique per (merchant, mode, key): the database, not Redis, guarantees that one key runs once.
-    `fingerprint` is SHA-256 over method, path and canonical JSON body. `response_body` is the exact bytes sent.
-    `locked_until`/`lock_token` lease the key to the request working on it; a request that died leaves a lease
-    that expires (IDEMPOTENCY_LOCK_TTL seconds), after which a retry takes over from `recovery_point`.
-    `object_type`/`object_id` name what the work created, so a retry can finish the response without redoing it.
-    """
-
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
-    mode = models.CharField(max_length=4, choices=Mode.choices)
-    key = models.CharField(max_length=255)
-    method = models.CharField(max_length=8)
-    path = models.CharField(max_length=255)
-    fingerprint = models.CharField(max_length=64)
-    recovery_point = models.CharField(max_length=16, choices=RecoveryPoint.choices, default=RecoveryPoint.STARTED)
-    locked_until = models.DateTimeField(null=True, blank=True)
-    lock_token = models.CharField(max_length=32, blank=True)
-    object_type = models.CharField(max_length=32, blank=True)
-    object_id = models.CharField(max_length=40, blank=True)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.BinaryField(null=True, blank=True)
-    response_content_type = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["merchant", "mode", "key"], name="idempotency_key_unique"),
-            models.CheckConstraint(
-                condition=~models.Q(recovery_point="finished") | models.Q(response_status__isnull=False),
-                name="idempotency_key_finished_has_response",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.key} ({self.recovery_point})"
-
-
 class Event(models.Model):
     """An immutable business event (`payment.authorized`, …) with a snapshot of its object as the API shows it.
 
@@ -413,49 +308,6 @@ class Refund(FSMModelMixin, models.Model):
         self.failure_code = code
         self.failure_message = message[:255]
         self.failed_at = at
-
-
-class OutboxStatus(models.TextChoices):
-    """`pending` (waiting or leased to a worker), `done`, or `dead` (gave up after the subscriber's attempts)."""
-
-    PENDING = "pending"
-    DONE = "done"
-    DEAD = "dead"
-
-
-class OutboxMessage(models.Model):
-    """One unit of work for one subscriber, written in the same transaction as the change that caused it.
-
-    Rows with the same (subscriber, key) are handled strictly in id order. A worker leases a row until
-    `locked_until`; `attempts` counts claims; failures wait until `available_at` (capped exponential backoff).
-    """
-
-    id = models.BigAutoField(primary_key=True)
-    topic = models.CharField(max_length=64)
-    subscriber = models.CharField(max_length=64)
-    key = models.CharField(max_length=64)
-    payload = models.JSONField(default=dict)
-    status = models.CharField(max_length=8, choices=OutboxStatus.choices, default=OutboxStatus.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    available_at = models.DateTimeField()
-    locked_until = models.DateTimeField(null=True, blank=True)
-    claim_token = models.CharField(max_length=32, blank=True)
-    last_error = models.TextField(blank=True)
-    request_id = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField()
-    processed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        indexes = [
-            # The claim walks pending rows in id order through this index; it checks a row's shard (subscriber,
-            # key) for an older pending row through `outbox_key` (see payments.outbox._CLAIM_SQL).
-            models.Index(fields=["id"], name="outbox_pending_id", condition=models.Q(status="pending")),
-            models.Index(fields=["available_at"], name="outbox_pending_due", condition=models.Q(status="pending")),
-            models.Index(fields=["key"], name="outbox_key"),
-        ]
-
-    def __str__(self) -> str:
-        return f"#{self.id} {self.topic} → {self.subscriber} ({self.status})"
 
 
 class HoldStatus(models.TextChoices):

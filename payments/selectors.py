@@ -7,8 +7,9 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
+from config.platform.merchants.models import Merchant
 from payments.errors import NotFound
-from payments.models import Event, Merchant, Payment, PaymentStatus, Refund
+from payments.models import Event, Payment, PaymentStatus, Refund
 
 
 def payment_list(*, merchant: Merchant, mode: str) -> QuerySet[Payment]:

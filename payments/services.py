@@ -8,9 +8,6 @@ called from an API request talks to a processor: that happens in the outbox work
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-import string
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,23 +17,12 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
-from payments import events, outbox, postings
-from payments.errors import InvalidAmount, InvalidState, NotFound, TooManyApiKeys
-from payments.models import (
-    ApiKey,
-    CaptureMethod,
-    IdempotencyKey,
-    Merchant,
-    Mode,
-    Payment,
-    PaymentHold,
-    PaymentStatus,
-    Refund,
-    RefundStatus,
-)
+from config.platform.merchants.models import Merchant
+from config.platform.outbox import engine as outbox
+from payments import events, postings
+from payments.errors import InvalidAmount, InvalidState, NotFound
+from payments.models import CaptureMethod, Payment, PaymentHold, PaymentStatus, Refund, RefundStatus
 from payments.processors.base import AuthorizationResult
-
-_BASE62 = string.ascii_letters + string.digits
 
 
 def _transitions() -> dict[str, set[str]]:
@@ -51,67 +37,6 @@ def _transitions() -> dict[str, set[str]]:
 
 #: Allowed payment status changes (from → to), read from the django-fsm-2 transitions of Payment.
 TRANSITIONS: dict[str, set[str]] = _transitions()
-
-
-def hash_api_key(raw_key: str) -> str:
-    """SHA-256 hex digest of a secret API key (keys carry ~190 random bits, so a fast hash suffices)."""
-    return hashlib.sha256(raw_key.encode()).hexdigest()
-
-
-MAX_ACTIVE_KEYS_PER_MODE = 2
-
-
-@transaction.atomic
-def api_key_create(*, merchant: Merchant, mode: str = Mode.TEST) -> tuple[ApiKey, str]:
-    """Create a secret key (`sk_test_…` or `sk_live_…`) for `merchant` in `mode`; returns (row, plaintext).
-
-    The plaintext is never stored (only its SHA-256). A merchant holds at most two active keys per mode, so a key
-    can be rotated without downtime; a third raises TooManyApiKeys (revoke one first). Locks the merchant row;
-    the partial unique constraint on (merchant, mode, slot) backs the limit up. Raises ValueError for a bad mode.
-    """
-    if mode not in Mode.values:
-        raise ValueError(f"mode must be one of {Mode.values}, not {mode!r}")
-    Merchant.objects.select_for_update().filter(pk=merchant.pk).first()
-    used = set(
-        ApiKey.objects.filter(merchant=merchant, mode=mode, revoked_at__isnull=True).values_list("slot", flat=True)
-    )
-    free = [slot for slot in range(1, MAX_ACTIVE_KEYS_PER_MODE + 1) if slot not in used]
-    if not free:
-        raise TooManyApiKeys(
-            f"Merchant {merchant.pk} already has {MAX_ACTIVE_KEYS_PER_MODE} active {mode} keys; revoke one first."
-        )
-    raw = f"sk_{mode}_" + "".join(secrets.choice(_BASE62) for _ in range(32))
-    key = ApiKey.objects.create(merchant=merchant, mode=mode, slot=free[0], prefix=raw[:16], key_hash=hash_api_key(raw))
-    return key, raw
-
-
-@transaction.atomic
-def api_key_revoke(*, key_id: str) -> ApiKey:
-    """Revoke the API key `key_id` (or a key whose `prefix` is `key_id`): it stops authenticating at once.
-
-    Idempotent: revoking a revoked key returns it unchanged. Raises NotFound for an unknown key, and ValueError
-    when a prefix matches several keys.
-    """
-    matches = list(ApiKey.objects.select_for_update().filter(pk=key_id)) or list(
-        ApiKey.objects.select_for_update().filter(prefix=key_id)
-    )
-    if not matches:
-        raise NotFound(f"No such API key: {key_id}")
-    if len(matches) > 1:
-        raise ValueError(f"{key_id!r} matches {len(matches)} keys; give the key id (key_…)")
-    key = matches[0]
-    if key.revoked_at is None:
-        key.revoked_at = timezone.now()
-        key.save(update_fields=["revoked_at"])
-    return key
-
-
-@transaction.atomic
-def merchant_create(*, name: str) -> tuple[Merchant, str]:
-    """Create a merchant and its first test-mode secret key; returns (merchant, plaintext key)."""
-    merchant = Merchant.objects.create(name=name)
-    _, raw = api_key_create(merchant=merchant, mode=Mode.TEST)
-    return merchant, raw
 
 
 def _lock(*, payment_id: str, merchant_id: str | None = None, mode: str | None = None) -> Payment:
@@ -462,23 +387,3 @@ def refund_failure_record(*, refund_id: str, code: str, message: str) -> Refund:
 
 
 # --- Idempotency keys ----------------------------------------------------------------------------------------
-
-
-def idempotency_keys_reap(*, now: datetime | None = None, batch_size: int = 1000) -> int:
-    """Delete idempotency keys older than IDEMPOTENCY_KEY_TTL seconds (24 h by default) at `now` (default: the
-    current time), in batches of `batch_size`, each batch its own transaction. Keys still leased to a running
-    request are kept. Called by Celery beat (`payments.tasks.idempotency_keys_reap`). Returns rows deleted.
-
-    A reaped key is forgotten: a later request with it runs as new (the draft allows this after expiry).
-    """
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL)
-    due = IdempotencyKey.objects.filter(created_at__lt=cutoff).exclude(locked_until__gt=now)
-    deleted = 0
-    while True:
-        ids = list(due.values_list("pk", flat=True)[:batch_size])
-        if not ids:
-            return deleted
-        with transaction.atomic():
-            count, _ = due.filter(pk__in=ids).delete()
-        deleted += count

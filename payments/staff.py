@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from payments import holds, outbox, services
-from payments.audit import Actor, audit_record_write, clean_reason
+from config.platform.actors import Actor, clean_reason
+from config.platform.outbox import engine as outbox
+from config.platform.outbox.models import OutboxMessage
+from payments import holds, services
+from payments.audit import audit_record_write
 from payments.errors import InvalidState, NotFound
-from payments.models import OutboxMessage, Payment, PaymentHold
+from payments.models import Payment, PaymentHold
 
 #: The void reasons the API accepts (payments.api.serializers.PaymentVoidSerializer), shown in the admin's form.
 VOID_REASONS = ("requested_by_customer", "duplicate", "fraudulent", "abandoned")

@@ -13,18 +13,11 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
 
-from payments.admin import (
-    Panel,
-    ReadOnlyAdmin,
-    ReasonForm,
-    StaffAction,
-    admin_link,
-    register_payment_panel,
-    staff_action_view,
-)
-from payments.audit import Actor
-from payments.errors import PaymentsError
+from config.platform.actors import Actor
+from config.platform.admin import ReadOnlyAdmin, ReasonForm, StaffAction, admin_link, staff_action_view
+from config.platform.errors import DomainError
 from payments.models import Payment
+from payments.panels import Panel, register_payment_panel
 from reconciliation import services
 from reconciliation.errors import ReconciliationError
 from reconciliation.models import Discrepancy, DiscrepancyStatus, ReconciliationRun, Settlement
@@ -153,7 +146,7 @@ class DiscrepancyAdmin(ReadOnlyAdmin):
             form_class=ReasonForm,
             perform=perform,
             intro=f"{obj.get_kind_display()}: {obj.detail}",
-            domain_errors=(PaymentsError, ReconciliationError),
+            domain_errors=(DomainError, ReconciliationError),
         )
 
 

@@ -32,9 +32,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.platform.actors import SYSTEM, Actor, clean_reason
 from ledger import services as ledger_services
 from ledger.contracts import AccountPurpose, AccountRef, Leg, Side
-from payments.audit import SYSTEM, Actor, audit_record_write, clean_reason
+from payments.audit import audit_record_write
 from payments.postings import merchant_owner, platform_owner
 from payments.processors import get_processor
 from payments.settlement import (

@@ -24,12 +24,13 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from payments import outbox
-from payments.models import Merchant, OutboxMessage, OutboxStatus
+from config.platform.merchants.models import Merchant
+from config.platform.merchants.services import merchant_create
+from config.platform.outbox import engine as outbox
+from config.platform.outbox.models import OutboxMessage, OutboxStatus
 from payments.processors import get_processor
 from payments.sandbox_acquirer.app import create_app
 from payments.sandbox_acquirer.server import make_server
-from payments.services import merchant_create
 
 pytest_plugins = ["tests.operators"]
 
@@ -299,7 +300,7 @@ def post_json(client: APIClient, path: str, body: Any = None, *, key: str | None
 
 def live_client(merchant: Merchant) -> tuple[APIClient, str]:
     """A live-mode key for `merchant` (created through the service) and a client carrying it."""
-    from payments.services import api_key_create
+    from config.platform.merchants.services import api_key_create
 
     _, raw = api_key_create(merchant=merchant, mode="live")
     return client_for(raw), raw

@@ -20,7 +20,7 @@ django.setup()
 
 from django.test import Client  # noqa: E402
 
-from payments.api import idempotency  # noqa: E402
+from config.platform.idempotency import execution as idempotency  # noqa: E402
 
 
 def stop_at(point: str) -> None:

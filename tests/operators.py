@@ -18,8 +18,8 @@ from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.test import Client
 
+from config.platform.outbox import engine as outbox
 from fraud import defaults
-from payments import outbox
 from payments.processors import get_processor
 from tests.conftest import Acquirer, processor_settings, start_acquirer
 
@@ -98,7 +98,7 @@ def drain_only(subscriber: str, *, max_rounds: int = 50) -> int:
     (claimed rows of theirs are put back at once). Returns rows handled."""
     from django.db.models import F
 
-    from payments.models import OutboxMessage
+    from config.platform.outbox.models import OutboxMessage
 
     handled = 0
     for _ in range(max_rounds):

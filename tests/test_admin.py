@@ -13,9 +13,10 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
+from config.platform.outbox.models import OutboxMessage
 from fraud.models import ListEntry
 from ledger.models import Account, LedgerTransaction
-from payments.models import AuditRecord, Event, HoldStatus, OutboxMessage, Payment, PaymentHold
+from payments.models import AuditRecord, Event, HoldStatus, Payment, PaymentHold
 from tests.conftest import MerchantClient, drain_outbox, payment_body
 from tests.operators import make_staff, run_command
 
@@ -145,7 +146,7 @@ def test_support_cannot_void_release_or_replay(api: MerchantClient, fraud_defaul
     for url in (VOID.format(payment_id), RELEASE.format(payment_id), VOID_HELD.format(payment_id)):
         assert support.get(url).status_code == 403
         assert support.post(url, {"reason": "I should not", "void_reason": ""}).status_code == 403
-    assert support.post(f"/admin/payments/outboxmessage/{message.pk}/replay/", {"reason": "no"}).status_code == 403
+    assert support.post(f"/admin/outbox/outboxmessage/{message.pk}/replay/", {"reason": "no"}).status_code == 403
 
     assert Payment.objects.get(pk=payment_id).status == "authorized"
     assert PaymentHold.objects.get(payment_id=payment_id).status == HoldStatus.ACTIVE
@@ -247,13 +248,13 @@ def test_a_dead_letter_can_be_inspected_and_replayed_by_a_user_with_the_permissi
     user.user_permissions.add(*Permission.objects.filter(codename="replay_outbox"))
     operator.force_login(user)
 
-    dead = page(operator, "/admin/payments/outboxmessage/?status__exact=dead")
+    dead = page(operator, "/admin/outbox/outboxmessage/?status__exact=dead")
     assert f">{row.pk}<" in dead and "ProcessorError: boom" in dead
-    detail = page(operator, f"/admin/payments/outboxmessage/{row.pk}/change/")
-    assert "ProcessorError: boom" in detail and f"/admin/payments/outboxmessage/{row.pk}/replay/" in detail
-    assert finance.post(f"/admin/payments/outboxmessage/{row.pk}/replay/", {"reason": "x"}).status_code == 403
+    detail = page(operator, f"/admin/outbox/outboxmessage/{row.pk}/change/")
+    assert "ProcessorError: boom" in detail and f"/admin/outbox/outboxmessage/{row.pk}/replay/" in detail
+    assert finance.post(f"/admin/outbox/outboxmessage/{row.pk}/replay/", {"reason": "x"}).status_code == 403
 
-    response = operator.post(f"/admin/payments/outboxmessage/{row.pk}/replay/", {"reason": "Processor is back"})
+    response = operator.post(f"/admin/outbox/outboxmessage/{row.pk}/replay/", {"reason": "Processor is back"})
 
     assert response.status_code == 302
     row.refresh_from_db()

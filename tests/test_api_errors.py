@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
-from payments.models import IdempotencyKey, Payment
+from config.platform.idempotency.models import IdempotencyKey
+from payments.models import Payment
 from tests.conftest import MerchantClient, authorized_payment, captured_payment, client_for, payment_body
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -6,8 +6,10 @@ import json
 
 import pytest
 
+from config.platform.idempotency.models import IdempotencyKey
+from config.platform.outbox.models import OutboxMessage
 from ledger.models import LedgerTransaction
-from payments.models import Event, IdempotencyKey, OutboxMessage, Payment
+from payments.models import Event, Payment
 from tests.conftest import MerchantClient, payment_body
 
 pytestmark = pytest.mark.django_db
@@ -253,7 +255,7 @@ def test_card_number_is_never_logged(api: MerchantClient, caplog: pytest.LogCapt
     ],
 )
 def test_card_numbers_printed_in_their_usual_groups_are_recognised(text: str):
-    from payments.api.middleware import contains_card_number
+    from config.platform.http.middleware import contains_card_number
 
     assert contains_card_number(text)
 
@@ -264,7 +266,7 @@ def test_uuid_idempotency_keys_are_never_taken_for_card_numbers(api: MerchantCli
     import random
     import uuid
 
-    from payments.api.middleware import contains_card_number
+    from config.platform.http.middleware import contains_card_number
 
     rnd = random.Random(4)
     keys = [str(uuid.UUID(int=rnd.getrandbits(128), version=4)) for _ in range(20000)]

@@ -12,7 +12,7 @@ from bench import ceiling, report, stats
 from bench.loadgen import idempotency_key, payment_body
 from bench.profile import frame_package, summarize
 from bench.stack import with_database, with_redis_db
-from payments.api.middleware import _CANDIDATE, luhn_valid
+from config.platform.http.middleware import _CANDIDATE, luhn_valid
 
 
 def test_percentile_uses_nearest_rank() -> None:

@@ -9,8 +9,9 @@ from collections import Counter
 import pytest
 from rest_framework.test import APIClient
 
+from config.platform.idempotency.models import IdempotencyKey
 from ledger.models import LedgerTransaction
-from payments.models import Event, IdempotencyKey, Payment
+from payments.models import Event, Payment
 from tests.conftest import MerchantClient, close_connection_after, drain_outbox, payment_body
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -10,6 +10,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django_redis import get_redis_connection
 
+from config.platform.outbox import engine as outbox
+from config.platform.outbox.models import OutboxMessage
 from fraud import services, velocity
 from fraud.models import (
     AmountThreshold,
@@ -20,8 +22,7 @@ from fraud.models import (
     Rule,
     ScoringSettings,
 )
-from payments import outbox
-from payments.models import Event, HoldStatus, OutboxMessage, PaymentHold
+from payments.models import Event, HoldStatus, PaymentHold
 from tests.conftest import MerchantClient, close_connection_after, drain_outbox, payment_body
 from tests.operators import drain_only
 from webhooks.models import WebhookDelivery

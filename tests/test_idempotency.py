@@ -14,9 +14,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from config.platform.idempotency import execution as idempotency
+from config.platform.idempotency.models import IdempotencyKey
+from config.platform.outbox.models import OutboxMessage
 from payments import services, tasks
-from payments.api import idempotency
-from payments.models import Event, IdempotencyKey, OutboxMessage, Payment
+from payments.models import Event, Payment
 from tests.conftest import (
     MerchantClient,
     client_for,
@@ -299,8 +301,8 @@ def test_the_one_step_decorator_keeps_the_same_promises(api: MerchantClient):
     from rest_framework.response import Response
     from rest_framework.test import APIRequestFactory, force_authenticate
 
-    from payments.api.authentication import MerchantPrincipal
-    from payments.api.base import MerchantAPIView
+    from config.platform.http.base import MerchantAPIView
+    from config.platform.merchants.authentication import MerchantPrincipal
     from payments.api.serializers import PaymentCreateSerializer
     from payments.representations import payment_to_dict
 

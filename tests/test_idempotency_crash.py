@@ -14,7 +14,9 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.db import connection
 
-from payments.models import Event, IdempotencyKey, OutboxMessage, Payment
+from config.platform.idempotency.models import IdempotencyKey
+from config.platform.outbox.models import OutboxMessage
+from payments.models import Event, Payment
 from tests.conftest import (
     Acquirer,
     MerchantClient,

@@ -18,7 +18,9 @@ import pytest
 import requests
 from django.db import connection
 
-from payments.models import Event, IdempotencyKey, OutboxMessage, Payment
+from config.platform.idempotency.models import IdempotencyKey
+from config.platform.outbox.models import OutboxMessage
+from payments.models import Event, Payment
 from tests.conftest import MerchantClient, payment_body, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

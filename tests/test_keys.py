@@ -12,9 +12,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from payments import services
-from payments.errors import TooManyApiKeys
-from payments.models import ApiKey
+from config.platform.merchants import services
+from config.platform.merchants.errors import TooManyApiKeys
+from config.platform.merchants.models import ApiKey
 from tests.conftest import (
     MerchantClient,
     captured_payment,
@@ -121,7 +121,7 @@ def test_keys_are_created_and_revoked_in_the_admin(api: MerchantClient):
     admin = Client()
     admin.login(username="root", password="pw")
 
-    response = admin.post("/admin/payments/apikey/add/", {"merchant": api.merchant.pk, "mode": "live"}, follow=True)
+    response = admin.post("/admin/merchants/apikey/add/", {"merchant": api.merchant.pk, "mode": "live"}, follow=True)
     assert response.status_code == 200
     shown = re.search(r"sk_live_[A-Za-z0-9]{32}", response.content.decode())
     assert shown, "the new key is shown once"
@@ -129,11 +129,11 @@ def test_keys_are_created_and_revoked_in_the_admin(api: MerchantClient):
     assert client_for(raw).get("/v1/payments").status_code == 200
     key = ApiKey.objects.get(prefix=raw[:16])
     assert key.key_hash == services.hash_api_key(raw)
-    listing = admin.get("/admin/payments/apikey/").content.decode()
+    listing = admin.get("/admin/merchants/apikey/").content.decode()
     assert key.prefix in listing and raw not in listing
 
     admin.post(
-        "/admin/payments/apikey/",
+        "/admin/merchants/apikey/",
         {"action": "revoke_selected", "_selected_action": [key.pk]},
         follow=True,
     )
@@ -145,7 +145,7 @@ def test_the_admin_refuses_a_third_active_key(api: MerchantClient):
     get_user_model().objects.create_superuser("root", "", "pw")
     admin = Client()
     admin.login(username="root", password="pw")
-    response = admin.post("/admin/payments/apikey/add/", {"merchant": api.merchant.pk, "mode": "test"}, follow=True)
+    response = admin.post("/admin/merchants/apikey/add/", {"merchant": api.merchant.pk, "mode": "test"}, follow=True)
     assert "revoke one first" in response.content.decode()
     assert ApiKey.objects.filter(merchant=api.merchant, mode="test", revoked_at__isnull=True).count() == 2
 
@@ -205,7 +205,7 @@ def test_a_lost_generation_counter_never_counts_up_to_old_values_again():
     import redis
     from django.conf import settings
 
-    from payments import keycache
+    from config.platform.merchants import keycache
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     seen = set()

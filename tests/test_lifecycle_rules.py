@@ -7,12 +7,13 @@ from datetime import timedelta
 
 import pytest
 
+from config.platform.outbox.models import OutboxMessage
 from ledger.contracts import AccountPurpose, AccountRef
 from ledger.models import LedgerTransaction
 from ledger.selectors import balance_get
 from payments import services, tasks
 from payments.errors import InvalidState
-from payments.models import Event, OutboxMessage, Payment, PaymentStatus
+from payments.models import Event, Payment, PaymentStatus
 from payments.postings import merchant_owner
 from tests.conftest import Acquirer, MerchantClient, authorized_payment, captured_payment, drain_outbox, payment_body
 

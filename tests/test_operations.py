@@ -9,7 +9,8 @@ import re
 import pytest
 from django.test import Client
 
-from payments.models import Event, OutboxMessage
+from config.platform.outbox.models import OutboxMessage
+from payments.models import Event
 from tests.conftest import MerchantClient, drain_outbox, payment_body
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,8 +11,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from payments import outbox
-from payments.models import OutboxMessage, OutboxStatus, Payment
+from config.platform.outbox import engine as outbox
+from config.platform.outbox.models import OutboxMessage, OutboxStatus
+from payments.models import Payment
 from tests.conftest import MerchantClient, close_connection_after, drain_once, drain_outbox, payment_body
 
 pytestmark = pytest.mark.django_db(transaction=True)

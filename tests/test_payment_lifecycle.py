@@ -7,10 +7,11 @@ import time
 
 import pytest
 
+from config.platform.outbox.models import OutboxMessage
 from ledger.contracts import AccountPurpose, AccountRef
 from ledger.models import LedgerTransaction
 from ledger.selectors import balance_get
-from payments.models import Event, OutboxMessage, Payment
+from payments.models import Event, Payment
 from payments.postings import merchant_owner, platform_owner
 from tests.conftest import Acquirer, MerchantClient, drain_once, drain_outbox, make_due, payment_body
 
@@ -194,7 +195,7 @@ def test_unreachable_processor_leaves_the_payment_processing_until_it_answers(ap
 
 def test_handling_the_same_work_twice_changes_nothing(api: MerchantClient):
     """At-least-once delivery: re-running a finished row must be a no-op."""
-    from payments import outbox
+    from config.platform.outbox import engine as outbox
 
     payment_id = api.post("/v1/payments", payment_body()).json()["id"]
     drain_outbox()

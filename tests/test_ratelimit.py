@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from payments.api import ratelimit
+from config.platform.http import ratelimit
 from tests.conftest import MerchantClient, payment_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -74,7 +74,8 @@ def test_writes_have_their_own_budget(api: MerchantClient, tight: None):
     assert api.post("/v1/payments", payment_body()).status_code == 202
     refused = api.post("/v1/payments", payment_body())
     assert refused.status_code == 429 and refused["RateLimit-Limit"] == "2"
-    from payments.models import IdempotencyKey, Payment
+    from config.platform.idempotency.models import IdempotencyKey
+    from payments.models import Payment
 
     assert Payment.objects.count() == 2 and IdempotencyKey.objects.count() == 2  # the refused write stored nothing
 

@@ -19,11 +19,11 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.test import Client
 
+from config.platform.actors import Actor
 from ledger.contracts import AccountPurpose, AccountRef
 from ledger.models import Entry, LedgerTransaction
 from ledger.selectors import balance_get
 from payments import holds, staff
-from payments.audit import Actor
 from payments.models import AuditRecord, Payment, Refund
 from payments.postings import merchant_owner, platform_owner
 from payments.processors import get_processor

@@ -11,10 +11,11 @@ import pytest
 import requests
 from django.db import IntegrityError, transaction
 
+from config.platform.outbox.models import OutboxMessage
 from ledger.contracts import AccountPurpose, AccountRef
 from ledger.models import LedgerTransaction
 from ledger.selectors import balance_get
-from payments.models import Event, OutboxMessage, Payment, Refund
+from payments.models import Event, Payment, Refund
 from payments.postings import merchant_owner, platform_owner
 from tests.conftest import (
     ACQUIRER_KEY,

@@ -9,8 +9,8 @@ from django.conf import settings as django_settings
 from django.db import connection
 from rest_framework.test import APIRequestFactory
 
-from payments import waiting
-from payments.api.prefer import prefer_wait
+from config.platform.http import waiting
+from config.platform.http.prefer import prefer_wait
 from tests.conftest import (
     Acquirer,
     MerchantClient,

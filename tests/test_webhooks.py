@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from standardwebhooks import Webhook
 
-from payments.models import OutboxMessage
+from config.platform.outbox.models import OutboxMessage
 from tests.conftest import MerchantClient, drain_outbox, payment_body
 from webhooks.models import WebhookAttempt, WebhookDelivery
 

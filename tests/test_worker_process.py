@@ -15,8 +15,9 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
+from config.platform.outbox.models import OutboxMessage
 from ledger.models import LedgerTransaction
-from payments.models import OutboxMessage, Payment
+from payments.models import Payment
 from tests.conftest import (
     ACQUIRER_KEY,
     Acquirer,

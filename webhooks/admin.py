@@ -6,8 +6,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from payments.admin import Panel, ReadOnlyAdmin, ReadOnlyInline, admin_link, register_payment_panel
+from config.platform.admin import ReadOnlyAdmin, ReadOnlyInline, admin_link
 from payments.models import Payment
+from payments.panels import Panel, register_payment_panel
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 

@@ -11,12 +11,12 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.platform.http.base import MerchantAPIView
+from config.platform.http.fields import StrictSerializer
+from config.platform.http.pagination import PAGING_PARAMS, paginate
+from config.platform.http.problems import ValidationProblem
+from config.platform.idempotency.execution import Resource, execute
 from payments.api import openapi
-from payments.api.base import MerchantAPIView
-from payments.api.fields import StrictSerializer
-from payments.api.idempotency import Resource, execute
-from payments.api.pagination import PAGING_PARAMS, paginate
-from payments.api.problems import ValidationProblem
 from payments.events import PUBLIC_EVENT_TYPES
 from payments.representations import iso
 from webhooks import selectors, services

@@ -7,7 +7,7 @@ import time
 import requests
 import structlog
 
-from payments import outbox
+from config.platform.outbox import engine as outbox
 from payments.events import PUBLIC_EVENT_TYPES, event_to_dict
 from webhooks import delivery as transport
 from webhooks import services

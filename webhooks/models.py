@@ -6,8 +6,9 @@ from functools import partial
 
 from django.db import models
 
-from payments.ids import new_id
-from payments.models import Event, Merchant, Mode
+from config.platform.ids import new_id
+from config.platform.merchants.models import Merchant, Mode
+from payments.models import Event
 
 
 class WebhookEndpoint(models.Model):

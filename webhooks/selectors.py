@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from payments.errors import NotFound
-from payments.models import Merchant
+from config.platform.errors import NotFound
+from config.platform.merchants.models import Merchant
 from webhooks.models import WebhookEndpoint
 
 

@@ -11,9 +11,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from payments import outbox
+from config.platform.merchants.models import Merchant
+from config.platform.outbox import engine as outbox
 from payments.events import PUBLIC_EVENT_TYPES
-from payments.models import Event, Merchant
+from payments.models import Event
 from webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 DELIVER_TOPIC = "webhooks.delivery"

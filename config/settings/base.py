@@ -33,6 +33,9 @@ INSTALLED_APPS = [
     "django_prometheus",
     "django_structlog",
     "pgtrigger",
+    "config.platform.merchants",
+    "config.platform.idempotency",
+    "config.platform.outbox",
     "ledger",
     "payments",
     "fraud",
@@ -44,8 +47,8 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "payments.api.middleware.BodySizeLimitMiddleware",
-    "payments.api.middleware.CardNumberGuardMiddleware",
+    "config.platform.http.middleware.BodySizeLimitMiddleware",
+    "config.platform.http.middleware.CardNumberGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -53,8 +56,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_structlog.middlewares.RequestMiddleware",
-    "payments.api.middleware.RequestIdHeaderMiddleware",
-    "payments.api.ratelimit.RateLimitHeadersMiddleware",
+    "config.platform.http.middleware.RequestIdHeaderMiddleware",
+    "config.platform.http.ratelimit.RateLimitHeadersMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -120,7 +123,7 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=_celery_broker_url(REDI
 # After a commit that wrote outbox rows, send a Celery task to drain them at once (else the sweep finds them).
 OUTBOX_NUDGE = env.bool("OUTBOX_NUDGE", default=True)
 # Seconds: a process sends at most one such nudge per interval, and always one after the last commit
-# (payments.outbox._NudgeCoalescer); a drain handles every row due, so more nudges wake no more work.
+# (config.platform.outbox.engine._NudgeCoalescer); a drain handles every row due, so more nudges wake no more work.
 OUTBOX_NUDGE_INTERVAL = env.float("OUTBOX_NUDGE_INTERVAL", default=0.05)
 CELERY_TASK_ACKS_LATE = True  # a task is acknowledged after it ran, so a dead worker's task is redelivered
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -198,19 +201,20 @@ WEBHOOKS_BACKOFF_CAP = env.float("WEBHOOKS_BACKOFF_CAP", default=3600.0)  # seco
 
 # --- API --------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["payments.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["config.platform.merchants.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "payments.api.problems.exception_handler",
+    "EXCEPTION_HANDLER": "config.platform.http.problems.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": ["payments.api.ratelimit.MerchantRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["config.platform.http.ratelimit.MerchantRateThrottle"],
 }
 # Replayable idempotency keys are kept this long (seconds) at least; Celery beat reaps older ones.
 IDEMPOTENCY_KEY_TTL = env.int("IDEMPOTENCY_KEY_TTL", default=24 * 3600)
 # Seconds a process may reuse an API key it looked up. Revocation still applies on the next request (a Redis
-# generation counter, payments.keycache); the TTL only bounds changes made while Redis was unreachable. 0: off.
+# generation counter, config.platform.merchants.keycache); the TTL only bounds changes made while Redis was
+# unreachable. 0: off.
 API_KEY_CACHE_TTL = env.float("API_KEY_CACHE_TTL", default=60.0)
 # A request owns its idempotency key for this long (seconds); a retry after a crash takes over once it passed.
 # Longer than any request runs (Prefer: wait is at most API_PREFER_WAIT_MAX).
@@ -251,7 +255,7 @@ SPECTACULAR_SETTINGS = {
         "RefundStatusEnum": "payments.models.RefundStatus",
         "RefundReasonEnum": "payments.models.RefundReason",
         "CaptureMethodEnum": "payments.models.CaptureMethod",
-        "CurrencyEnum": "payments.api.fields.CURRENCY_CODES",
+        "CurrencyEnum": "config.platform.http.fields.CURRENCY_CODES",
         "PaymentObjectEnum": ["payment"],
         "RefundObjectEnum": ["refund"],
         "EventObjectEnum": ["event"],

@@ -1,9 +1,9 @@
 """Data migration: fraud's permissions for the "Finance" (edit rules, lists, thresholds) and "Support" (read)
-groups (payments.staff_groups)."""
+groups (config.platform.staff_groups)."""
 
 from django.db import migrations
 
-from payments.staff_groups import FINANCE, SUPPORT, grant_permissions, revoke_permissions, view_permissions
+from config.platform.staff_groups import FINANCE, SUPPORT, grant_permissions, revoke_permissions, view_permissions
 
 EDITABLE = ("rule", "listentry", "amountthreshold", "ipcountryrange", "scoringsettings")
 DELETABLE = ("listentry", "amountthreshold", "ipcountryrange")

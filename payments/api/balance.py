@@ -14,12 +14,12 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.platform.http.base import MerchantAPIView
+from config.platform.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, PAGING_PARAMS
+from config.platform.http.problems import ValidationProblem
 from ledger import selectors as ledger_selectors
 from ledger.contracts import AccountPurpose, Balance, Movement
 from payments.api import openapi
-from payments.api.base import MerchantAPIView
-from payments.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, PAGING_PARAMS
-from payments.api.problems import ValidationProblem
 from payments.postings import merchant_owner
 from payments.representations import iso
 
@@ -122,7 +122,7 @@ def _cursor(params: Any, name: str, errors: list[dict[str, str]]) -> int | None:
 
 
 def paginate_balance_transactions(request: Request, *, owner: str, livemode: bool) -> dict[str, Any]:
-    """One page of the owner's balance transactions, newest first (payments.api.pagination's rules and shape).
+    """One page of the owner's balance transactions, newest first (config.platform.http.pagination's rules and shape).
 
     Query parameters: `limit` (1–100, default 10), `starting_after` or `ending_before` (a `btx_…` id).
     Raises ValidationProblem (400 `validation_error`) for bad parameters.

@@ -9,11 +9,11 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.platform.http.base import MerchantAPIView
+from config.platform.http.pagination import PAGING_PARAMS, paginate
+from config.platform.http.problems import ValidationProblem
 from payments import selectors
 from payments.api import openapi
-from payments.api.base import MerchantAPIView
-from payments.api.pagination import PAGING_PARAMS, paginate
-from payments.api.problems import ValidationProblem
 from payments.events import PUBLIC_EVENT_TYPES, event_to_dict
 
 

@@ -19,9 +19,9 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
-from payments.api.fields import CURRENCY_CODES, MAX_AMOUNT, MetadataField
-from payments.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from payments.api.problems import PROBLEM_CONTENT_TYPE
+from config.platform.http.fields import CURRENCY_CODES, MAX_AMOUNT, MetadataField
+from config.platform.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from config.platform.http.problems import PROBLEM_CONTENT_TYPE
 from payments.events import PUBLIC_EVENT_TYPES
 from payments.models import CaptureMethod, PaymentStatus, RefundReason, RefundStatus
 
@@ -29,9 +29,9 @@ from payments.models import CaptureMethod, PaymentStatus, RefundReason, RefundSt
 
 
 class ApiKeyAuthScheme(OpenApiAuthenticationExtension):
-    """Documents payments.api.authentication.ApiKeyAuthentication as HTTP bearer authentication."""
+    """Documents config.platform.merchants.authentication.ApiKeyAuthentication as HTTP bearer authentication."""
 
-    target_class = "payments.api.authentication.ApiKeyAuthentication"
+    target_class = "config.platform.merchants.authentication.ApiKeyAuthentication"
     name = "ApiKey"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:

@@ -13,12 +13,12 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.platform.http.base import MerchantAPIView
+from config.platform.http.pagination import PAGING_PARAMS, paginate
+from config.platform.http.problems import ValidationProblem
+from config.platform.idempotency.execution import Resource, execute
 from payments import selectors, services
 from payments.api import openapi
-from payments.api.base import MerchantAPIView
-from payments.api.idempotency import Resource, execute
-from payments.api.pagination import PAGING_PARAMS, paginate
-from payments.api.problems import ValidationProblem
 from payments.api.serializers import RefundCreateSerializer
 from payments.models import Refund, RefundStatus
 from payments.representations import refund_to_dict

@@ -1,6 +1,6 @@
 """Payments endpoints under /v1 (thin: validate → one service or selector → render).
 
-Mutating endpoints run through payments.api.idempotency.execute (Idempotency-Key, replays, crash recovery,
+Mutating endpoints run through config.platform.idempotency.execution.execute (Idempotency-Key, replays, crash recovery,
 `Prefer: wait`); reads go through payments.selectors, which scope every query to the caller's merchant and mode.
 """
 
@@ -13,11 +13,11 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.platform.http.base import MerchantAPIView
+from config.platform.http.pagination import PAGING_PARAMS, paginate
+from config.platform.idempotency.execution import Resource, execute
 from payments import selectors, services
 from payments.api import openapi
-from payments.api.base import MerchantAPIView
-from payments.api.idempotency import Resource, execute
-from payments.api.pagination import PAGING_PARAMS, paginate
 from payments.api.serializers import PaymentCaptureSerializer, PaymentCreateSerializer, PaymentVoidSerializer
 from payments.models import PAYMENT_IN_FLIGHT, Payment
 from payments.representations import payment_to_dict

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import functools
-import payments.ids
+import config.platform.ids
 from django.db import migrations, models
 
 
@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
                 (
                     "id",
                     models.CharField(
-                        default=functools.partial(payments.ids.new_id, *("mer",), **{}),
+                        default=functools.partial(config.platform.ids.new_id, *("mer",), **{}),
                         editable=False,
                         max_length=40,
                         primary_key=True,
@@ -35,7 +35,7 @@ class Migration(migrations.Migration):
                 (
                     "id",
                     models.CharField(
-                        default=functools.partial(payments.ids.new_id, *("key",), **{}),
+                        default=functools.partial(config.platform.ids.new_id, *("key",), **{}),
                         editable=False,
                         max_length=40,
                         primary_key=True,
@@ -100,7 +100,7 @@ class Migration(migrations.Migration):
                 (
                     "id",
                     models.CharField(
-                        default=functools.partial(payments.ids.new_id, *("pay",), **{}),
+                        default=functools.partial(config.platform.ids.new_id, *("pay",), **{}),
                         editable=False,
                         max_length=40,
                         primary_key=True,
@@ -164,7 +164,7 @@ class Migration(migrations.Migration):
                 (
                     "id",
                     models.CharField(
-                        default=functools.partial(payments.ids.new_id, *("evt",), **{}),
+                        default=functools.partial(config.platform.ids.new_id, *("evt",), **{}),
                         editable=False,
                         max_length=40,
                         primary_key=True,

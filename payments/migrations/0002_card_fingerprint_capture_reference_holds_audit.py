@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import functools
-import payments.ids
+import config.platform.ids
 import pgtrigger.compiler
 import pgtrigger.migrations
 from django.db import migrations, models
@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
                 (
                     "id",
                     models.CharField(
-                        default=functools.partial(payments.ids.new_id, *("hold",), **{}),
+                        default=functools.partial(config.platform.ids.new_id, *("hold",), **{}),
                         editable=False,
                         max_length=40,
                         primary_key=True,

@@ -4,7 +4,7 @@ import django.db.models.deletion
 import django.db.models.expressions
 import django_fsm
 import functools
-import payments.ids
+import config.platform.ids
 from django.db import migrations, models
 
 
@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
                 (
                     "id",
                     models.CharField(
-                        default=functools.partial(payments.ids.new_id, *("re",), **{}),
+                        default=functools.partial(config.platform.ids.new_id, *("re",), **{}),
                         editable=False,
                         max_length=40,
                         primary_key=True,

@@ -1,9 +1,9 @@
 """Data migration: the "Finance" and "Support" staff groups with the payments and ledger permissions
-(payments.staff_groups). Fraud, reconciliation and webhooks add theirs from their own migrations."""
+(config.platform.staff_groups). Fraud, reconciliation and webhooks add theirs from their own migrations."""
 
 from django.db import migrations
 
-from payments.staff_groups import FINANCE, SUPPORT, grant_permissions, revoke_permissions, view_permissions
+from config.platform.staff_groups import FINANCE, SUPPORT, grant_permissions, revoke_permissions, view_permissions
 
 
 def _grants(apps):

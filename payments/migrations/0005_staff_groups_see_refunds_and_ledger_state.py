@@ -1,9 +1,9 @@
 """Data migration: after the lifecycle (refunds, key slots) and ledger (balances, seals, verification runs) work
-landed, let "Finance" and "Support" see the new models too (payments.staff_groups)."""
+landed, let "Finance" and "Support" see the new models too (config.platform.staff_groups)."""
 
 from django.db import migrations
 
-from payments.staff_groups import FINANCE, SUPPORT, grant_permissions, view_permissions
+from config.platform.staff_groups import FINANCE, SUPPORT, grant_permissions, view_permissions
 
 
 def _grants(apps):

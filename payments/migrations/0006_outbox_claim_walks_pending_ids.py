@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    """Replace the outbox's shard index with a pending-id index (see payments.outbox._CLAIM_SQL).
+    """Replace the outbox's shard index with a pending-id index (see config.platform.outbox.engine._CLAIM_SQL).
 
     Both run CONCURRENTLY (outside a transaction), so on a large outbox table accepting payments is never blocked
     while the index builds.

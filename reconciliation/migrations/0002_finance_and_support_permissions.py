@@ -1,9 +1,9 @@
 """Data migration: reconciliation's permissions for the "Finance" (read, resolve discrepancies) and "Support"
-(read) groups (payments.staff_groups)."""
+(read) groups (config.platform.staff_groups)."""
 
 from django.db import migrations
 
-from payments.staff_groups import FINANCE, SUPPORT, grant_permissions, revoke_permissions, view_permissions
+from config.platform.staff_groups import FINANCE, SUPPORT, grant_permissions, revoke_permissions, view_permissions
 
 
 def _grants(apps):

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import functools
-import payments.ids
+import config.platform.ids
 from django.db import migrations, models
 
 
@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
                 (
                     "id",
                     models.CharField(
-                        default=functools.partial(payments.ids.new_id, *("wd",), **{}),
+                        default=functools.partial(config.platform.ids.new_id, *("wd",), **{}),
                         editable=False,
                         max_length=40,
                         primary_key=True,
@@ -74,7 +74,7 @@ class Migration(migrations.Migration):
                 (
                     "id",
                     models.CharField(
-                        default=functools.partial(payments.ids.new_id, *("we",), **{}),
+                        default=functools.partial(config.platform.ids.new_id, *("we",), **{}),
                         editable=False,
                         max_length=40,
                         primary_key=True,

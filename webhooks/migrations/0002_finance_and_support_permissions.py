@@ -1,9 +1,9 @@
 """Data migration: read access to webhook endpoints, deliveries and attempts for the "Finance" and "Support"
-groups (payments.staff_groups)."""
+groups (config.platform.staff_groups)."""
 
 from django.db import migrations
 
-from payments.staff_groups import FINANCE, SUPPORT, grant_permissions, revoke_permissions, view_permissions
+from config.platform.staff_groups import FINANCE, SUPPORT, grant_permissions, revoke_permissions, view_permissions
 
 
 def _grants(apps):

@@ -11,11 +11,11 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from payments.staff_groups import FINANCE, SUPPORT
+from config.platform.staff_groups import FINANCE, SUPPORT
 
 
 class Command(BaseCommand):
-    """Create a staff user in "Finance" or "Support" (payments.staff_groups) with a random password and print
+    """Create a staff user in "Finance" or "Support" (config.platform.staff_groups) with a random password and print
     `{"username", "group", "password"}` as JSON. The password is shown only here (Django stores its hash).
     Exits with an error when the user already exists."""
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from payments.errors import TooManyApiKeys
-from payments.models import ApiKey, Merchant, Mode
-from payments.services import MAX_ACTIVE_KEYS_PER_MODE, api_key_create
+from config.platform.merchants.errors import TooManyApiKeys
+from config.platform.merchants.models import ApiKey, Merchant, Mode
+from config.platform.merchants.services import MAX_ACTIVE_KEYS_PER_MODE, api_key_create
 
 
 class Command(BaseCommand):

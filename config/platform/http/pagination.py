@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import Model, QuerySet
 from rest_framework.request import Request
 
-from payments.api.problems import ValidationProblem
+from config.platform.http.problems import ValidationProblem
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100

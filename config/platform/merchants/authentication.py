@@ -5,8 +5,9 @@ which scopes every selector and service call to one merchant and one mode.
 
 Each process keeps the keys it has seen (by hash) for up to API_KEY_CACHE_TTL seconds, so a request does not
 pay for a PostgreSQL lookup. Revocation still takes effect on the next request: every change to a key or a
-merchant bumps a generation counter in Redis (payments.keycache), every request reads it (one Redis GET), and an
-entry cached under an older generation is looked up again. If Redis cannot be read, the key is looked up in
+merchant bumps a generation counter in Redis (config.platform.merchants.keycache), every request reads it (one
+Redis GET), and an entry cached under an older generation is looked up again. If Redis cannot be read, the key is
+looked up in
 PostgreSQL, as without the cache.
 """
 
@@ -21,9 +22,9 @@ from django.http import HttpRequest
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from payments import keycache
-from payments.models import ApiKey, Merchant
-from payments.services import hash_api_key
+from config.platform.merchants import keycache
+from config.platform.merchants.models import ApiKey, Merchant
+from config.platform.merchants.services import hash_api_key
 
 
 @dataclass(frozen=True)

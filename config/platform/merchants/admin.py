@@ -1,7 +1,8 @@
-"""Admin for API keys: list and search them, create one (the secret is shown once, in a message), revoke them.
+"""Admin for merchants and API keys: merchants with their keys; list and search keys, create one (the secret is
+shown once, in a message), revoke them.
 
-Creation and revocation go through payments.services (api_key_create, api_key_revoke), like the management
-commands; the admin never sees or stores a plaintext key after the creating request.
+Creation and revocation go through config.platform.merchants.services (api_key_create, api_key_revoke), like the
+management commands; the admin never sees or stores a plaintext key after the creating request.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from payments import services
-from payments.errors import TooManyApiKeys
-from payments.models import ApiKey
+from config.platform.admin import ReadOnlyAdmin, ReadOnlyInline
+from config.platform.merchants import services
+from config.platform.merchants.errors import TooManyApiKeys
+from config.platform.merchants.models import ApiKey, Merchant
 
 
 class ApiKeyCreateForm(forms.ModelForm):
@@ -72,11 +74,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
         except _Refused:
             from django.shortcuts import redirect
 
-            return redirect("admin:payments_apikey_changelist")
+            return redirect("admin:merchants_apikey_changelist")
 
     @admin.action(description="Revoke selected API keys")
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        """Revoke each selected key through payments.services.api_key_revoke."""
+        """Revoke each selected key through config.platform.merchants.services.api_key_revoke."""
         for key in queryset:
             services.api_key_revoke(key_id=key.pk)
         self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
@@ -84,3 +86,20 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 class _Refused(Exception):
     """The service refused to create a key; the admin shows the error and returns to the list."""
+
+
+class ApiKeyInline(ReadOnlyInline):
+    """A merchant's keys: prefix, mode, dates; never the key itself (only its hash is stored)."""
+
+    model = ApiKey
+    fields = ("prefix", "mode", "created_at", "revoked_at")
+    readonly_fields = fields
+
+
+@admin.register(Merchant)
+class MerchantAdmin(ReadOnlyAdmin):
+    """Merchants and their API keys."""
+
+    list_display = ("id", "name", "created_at")
+    search_fields = ("id", "name")
+    inlines = [ApiKeyInline]

@@ -10,7 +10,7 @@ Answers:
 - Same key, different fingerprint → 422 `idempotency_key_reused`.
 - Same key while the first request is still running → 409 `idempotency_key_in_use` with `Retry-After`.
 - Keys are scoped to (merchant, mode) and kept at least IDEMPOTENCY_KEY_TTL seconds (24 h); Celery beat reaps
-  older ones (payments.services.idempotency_keys_reap).
+  older ones (config.platform.idempotency.storage.idempotency_keys_reap).
 
 How a request runs (each step its own transaction, so a crash anywhere leaves a state a retry can finish):
 1. `started`: the key row is inserted (or taken over, see below) and leased to this request for
@@ -18,7 +18,7 @@ How a request runs (each step its own transaction, so a crash anywhere leaves a 
 2. `object_created`: the service runs (payment, capture request, refund…) in one transaction together with the
    key row's move to `object_created` and the created object's id. It commits only if our lease still holds
    (checked under `SELECT … FOR UPDATE` on the key row), so two requests can never both do the work.
-3. optional `Prefer: wait=N`: wait for the worker (payments.waiting), holding no database connection.
+3. optional `Prefer: wait=N`: wait for the worker (config.platform.http.waiting), holding no database connection.
 4. `finished`: the rendered response is stored on the key row and the lease dropped.
 
 Most requests take a shorter road with the same guarantees: a new key without `Prefer: wait` runs steps 1, 2
@@ -61,11 +61,12 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from payments import redisconn, waiting
-from payments.api.prefer import prefer_wait
-from payments.api.problems import PROBLEM_CONTENT_TYPE, Problem, ValidationProblem, problem_response, to_problem
-from payments.errors import PaymentsError
-from payments.models import IdempotencyKey, RecoveryPoint
+from config.platform import redisconn
+from config.platform.errors import DomainError
+from config.platform.http import waiting
+from config.platform.http.prefer import prefer_wait
+from config.platform.http.problems import PROBLEM_CONTENT_TYPE, Problem, ValidationProblem, problem_response, to_problem
+from config.platform.idempotency.models import IdempotencyKey, RecoveryPoint
 
 log = structlog.get_logger(__name__)
 
@@ -333,7 +334,7 @@ def _run_fresh(
         if IdempotencyKey.objects.filter(**scope.filter()).exists():
             raise _KeyExists from exc
         raise
-    except (Problem, PaymentsError) as exc:
+    except (Problem, DomainError) as exc:
         problem = to_problem(exc)
         if problem is None or problem.status >= 500:
             raise
@@ -432,7 +433,7 @@ def _perform(
         # Invalid input found by the service: nothing is stored, so the key may be used again.
         IdempotencyKey.objects.filter(pk=record.pk, lock_token=token, recovery_point=RecoveryPoint.STARTED).delete()
         raise
-    except (Problem, PaymentsError) as exc:
+    except (Problem, DomainError) as exc:
         problem = to_problem(exc)
         if problem is None or problem.status >= 500:
             _release(record, token)
@@ -623,7 +624,7 @@ def idempotent(view: Callable[..., Response]) -> Callable[..., HttpResponse]:
             except _INVALID_INPUT:
                 IdempotencyKey.objects.filter(pk=record.pk, lock_token=token).delete()
                 raise
-            except (Problem, PaymentsError) as exc:
+            except (Problem, DomainError) as exc:
                 problem = to_problem(exc)
                 if problem is None or problem.status >= 500:
                     _release(record, token)

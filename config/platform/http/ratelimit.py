@@ -26,7 +26,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from rest_framework.throttling import BaseThrottle
 
-from payments import redisconn
+from config.platform import redisconn
 
 log = structlog.get_logger(__name__)
 

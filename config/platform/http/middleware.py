@@ -21,7 +21,7 @@ from urllib.parse import unquote_plus
 import structlog
 from django.http import HttpRequest, HttpResponse
 
-from payments.api.problems import Problem, problem_response
+from config.platform.http.problems import Problem, problem_response
 
 log = structlog.get_logger(__name__)
 

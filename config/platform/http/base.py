@@ -1,7 +1,7 @@
 """The base class of every `/v1` endpoint: API-key authentication, the merchant's rate limits, and strict input.
 
 Strict input: a query parameter the endpoint does not declare in `query_params` (per HTTP method) is refused with
-400 `validation_error` naming it, as unknown body fields are (payments.api.fields.StrictSerializer).
+400 `validation_error` naming it, as unknown body fields are (config.platform.http.fields.StrictSerializer).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from payments.api.problems import ValidationProblem
+from config.platform.http.problems import ValidationProblem
 
 
 class MerchantAPIView(APIView):

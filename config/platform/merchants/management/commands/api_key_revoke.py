@@ -11,9 +11,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
-from payments.errors import NotFound
-from payments.models import ApiKey
-from payments.services import api_key_revoke
+from config.platform.errors import NotFound
+from config.platform.merchants.models import ApiKey
+from config.platform.merchants.services import api_key_revoke
 
 
 class Command(BaseCommand):

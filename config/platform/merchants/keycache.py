@@ -1,4 +1,4 @@
-"""The generation counter that invalidates every process's cache of API keys (payments.api.authentication).
+"""The generation counter that invalidates every process's cache of API keys (config.platform.merchants.authentication).
 
 `bump()` runs whenever an ApiKey or a Merchant row is saved or deleted (signals in payments.apps): at once, and
 again after the transaction commits, so a request that looked the key up between the two cannot keep the old
@@ -14,7 +14,7 @@ import redis
 import structlog
 from django.db import transaction
 
-from payments import redisconn
+from config.platform import redisconn
 
 log = structlog.get_logger(__name__)
 

@@ -4,7 +4,7 @@ Writing: `publish(topic, key=…, payload=…)` inserts one row per subscriber o
 transaction, so the work exists if and only if the change that caused it committed. After commit it nudges a
 Celery drain task; if the broker is down the nudge is lost but the row is not: the periodic sweep finds it.
 
-Subscribing: apps register handlers at start-up (AppConfig.ready), without payments importing them:
+Subscribing: apps register handlers at start-up (AppConfig.ready), without the publisher importing them:
 
     @outbox.subscriber("webhooks.fanout", topics=PUBLIC_EVENT_TYPES, policy=RetryPolicy(max_attempts=10))
     def fanout(message: outbox.Message) -> None: ...
@@ -30,11 +30,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from payments.models import OutboxMessage, OutboxStatus
+from config.platform.outbox.models import OutboxMessage, OutboxStatus
+
+#: The Celery task that drains the outbox (config.platform.outbox.tasks), sent by name so that the engine never
+#: imports the tasks module that imports it.
+DRAIN_TASK = "payments.tasks.outbox_drain"
 
 log = structlog.get_logger(__name__)
 
@@ -231,12 +236,10 @@ def nudge(*, countdown: float = 0.0) -> bool:
 
     Returns False when the broker could not be reached; the rows then wait for the periodic sweep.
     """
-    from payments.tasks import outbox_drain
-
     if not settings.OUTBOX_NUDGE:
         return False
     try:
-        outbox_drain.apply_async(countdown=countdown or None, retry=False)
+        current_app.send_task(DRAIN_TASK, countdown=countdown or None, retry=False)
         return True
     except Exception as exc:  # broker down: the row is safe in PostgreSQL; the sweep will pick it up
         log.warning("outbox.nudge_failed", error=str(exc), error_type=type(exc).__name__)
@@ -462,7 +465,7 @@ def reap_done(*, now: datetime | None = None, batch_size: int = 5000) -> int:
 
     Pending and dead rows are never deleted (dead letters wait for an operator). The events themselves stay in
     `payments_event` and webhook deliveries in their own tables; a done row only records that a subscriber
-    handled its message. Called by Celery beat (`payments.tasks.outbox_reap`).
+    handled its message. Called by Celery beat (`config.platform.outbox.tasks.outbox_reap`).
     """
     cutoff = (now or timezone.now()) - timedelta(seconds=float(settings.OUTBOX_DONE_RETENTION))
     deleted = 0

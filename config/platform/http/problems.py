@@ -15,7 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
-from payments.errors import PaymentsError
+from config.platform.errors import DomainError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 log = structlog.get_logger(__name__)
@@ -89,7 +89,7 @@ def to_problem(exc: Exception) -> Problem | None:
     """Map an exception to a Problem, or None when it is unexpected (then it is a 500)."""
     if isinstance(exc, Problem):
         return exc
-    if isinstance(exc, PaymentsError):
+    if isinstance(exc, DomainError):
         return Problem(status=exc.status, code=exc.code, title=exc.title, detail=exc.detail, **exc.extra)
     if isinstance(exc, drf_exceptions.ValidationError):
         return ValidationProblem(_flatten(exc.detail))

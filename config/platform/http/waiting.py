@@ -19,7 +19,7 @@ import redis
 import structlog
 from django.db import connection, transaction
 
-from payments import redisconn
+from config.platform import redisconn
 
 log = structlog.get_logger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from payments.services import merchant_create
+from config.platform.merchants.services import merchant_create
 
 
 class Command(BaseCommand):
