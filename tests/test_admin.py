@@ -217,9 +217,9 @@ def test_nothing_in_the_admin_edits_or_deletes_payments_ledger_entries_events_or
     objects = {
         "payments/payment": payment_id,
         "payments/paymenthold": PaymentHold.objects.get(payment_id=payment_id).pk,
-        "payments/outboxmessage": OutboxMessage.objects.filter(key=payment_id).first().pk,
+        "outbox/outboxmessage": OutboxMessage.objects.filter(key=payment_id).first().pk,
         "payments/auditrecord": AuditRecord.objects.get().pk,
-        "payments/merchant": api.merchant.pk,
+        "merchants/merchant": api.merchant.pk,
         "ledger/ledgertransaction": LedgerTransaction.objects.filter(reference=f"payment:{payment_id}").first().pk,
         "ledger/account": Account.objects.first().pk,
     }
