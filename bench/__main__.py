@@ -1,8 +1,8 @@
 """`make bench` (full, under 15 minutes) and `make bench QUICK=1` (under 2 minutes): `python -m bench [--quick]`.
 
-Starts the stack in production shape on a fresh bench database, runs the scenarios of bench.scenarios, prints
-the table, and writes `bench/results/bench-<UTC time>-<mode>.json` and `.png` (git-ignored). Numbers are
-reported, never asserted: the exit status is 0 whenever the run itself worked.
+Starts the stack in production shape on a fresh bench database, runs the scenarios (the bench.scenarios
+package), prints the table, and writes `bench/results/bench-<UTC time>-<mode>.json` and `.png` (git-ignored).
+Numbers are reported, never asserted: the exit status is 0 whenever the run itself worked.
 
 Options: `--quick`; `--only accept,pipeline,relay,ledger` (a subset; ceiling and replay come with accept);
 `--keep-logs` (keep `bench/results/run-…/`: process logs, the acquirer's SQLite file, the pgbench script);
@@ -28,8 +28,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import report, scenarios
+from bench import report
 from bench.ceiling import find_pgbench
+from bench.scenarios.accept import scenario_accept_ceiling_replay
+from bench.scenarios.ledger import scenario_ledger
+from bench.scenarios.pipeline import scenario_pipeline
+from bench.scenarios.relay import scenario_relay
+from bench.scenarios.shared import Bench, Plan, machine
 from bench.stack import BASE_DIR, Shape, Stack, prepare
 
 RESULTS_DIR = BASE_DIR / "bench" / "results"
@@ -62,7 +67,7 @@ def _create_endpoint(api_url: str, api_key: str, receiver_url: str) -> str:
         return str(json.loads(response.read())["secret"])
 
 
-def _servers(b: scenarios.Bench) -> dict[str, Any]:
+def _servers(b: Bench) -> dict[str, Any]:
     """The PostgreSQL and Redis the run used, with the settings that bound the ceiling."""
     import redis
 
@@ -93,13 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%d-%H%M%S")
-    plan = scenarios.Plan.quick() if args.quick else scenarios.Plan.full()
+    plan = Plan.quick() if args.quick else Plan.full()
     workdir = RESULTS_DIR / f"run-{stamp}"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     results: dict[str, Any] = {
         "mode": plan.name,
         "started_at": started.isoformat(timespec="seconds"),
-        "machine": scenarios.machine(),
+        "machine": machine(),
         "plan": plan.__dict__,
         "scenarios": {},
         "errors": {},
@@ -119,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _say("starting the stack (acquirer, API, Celery worker and beat)")
         stack.start()
-        b = scenarios.Bench(
+        b = Bench(
             plan=plan,
             prepared=prepared,
             shape=shape,
@@ -135,11 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         results["setup"] = b.setup()
         steps: list[tuple[str, Callable[[], Any]]] = []
         if "accept" in only:
-            steps.append(("accept", lambda: scenarios.scenario_accept_ceiling_replay(b)))
+            steps.append(("accept", lambda: scenario_accept_ceiling_replay(b)))
         if "pipeline" in only:
-            steps.append(("pipeline", lambda: {"pipeline": scenarios.scenario_pipeline(b)}))
+            steps.append(("pipeline", lambda: {"pipeline": scenario_pipeline(b)}))
         if "relay" in only:
-            steps.append(("relay", lambda: {"relay": scenarios.scenario_relay(b)}))
+            steps.append(("relay", lambda: {"relay": scenario_relay(b)}))
         for name, step in steps:
             _say(f"scenario {name} ({time.monotonic() - began:.0f} s so far)")
             try:
@@ -160,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if "ledger" in only and status == 0:
         _say("scenario ledger")
-        results["scenarios"]["ledger"] = scenarios.scenario_ledger(b)
+        results["scenarios"]["ledger"] = scenario_ledger(b)
     if prepared.stop_embedded:
         from config import embedded
 

@@ -7,7 +7,7 @@ measures, one after the other on that database:
 
 - **ledger**: N client processes, each looping `ledger.services.transaction_post` (a capture-like posting:
   Dr processor_receivable / Cr a random merchant's pending, 100 minor units) in its own database transaction;
-- **pgbench**: `/usr/bin/pgbench` with N clients running the same statements the service issues (idempotency
+- **pgbench**: pgbench (PGBENCH) with N clients running the same statements the service issues (idempotency
   lookup, account lookup, INSERT of the ledger transaction, INSERT of its two entries, whose triggers update the
   balance rows, COMMIT with the deferred balance checks), without Python or Django.
 

@@ -1,6 +1,6 @@
 """The benchmark's pure helpers (bench/): percentiles, pacing, rate search, trend, pgbench script and output,
-URL rewriting, report rows and profile summaries. No load is generated here: `make bench` reports numbers, tests
-never time anything."""
+URL rewriting, report rows, profile summaries and reading a child process's JSON. No load is generated here:
+`make bench` reports numbers, tests never time anything."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from bench import ceiling, report, stats
 from bench.loadgen import idempotency_key, payment_body
 from bench.profile import frame_package, summarize
+from bench.scenarios.shared import last_json
 from bench.stack import with_database, with_redis_db
 from config.platform.http.middleware import _CANDIDATE, luhn_valid
 
@@ -228,3 +229,10 @@ def test_ledger_rows_show_each_ledger_scenario_against_its_pgbench_ceiling() -> 
     assert (
         "| ledger, shared | postings/s (one shared receivable) | 300 | pgbench, same SQL: 1,000 tps | 0.30× |" in table
     )
+
+
+def test_last_json_takes_the_whole_output_or_its_last_json_object_line() -> None:
+    assert last_json('{"ok": true}') == {"ok": True}
+    assert last_json('progress\n{"a": 1}\n{"a": 2}\ndone\n') == {"a": 2}
+    assert last_json("[1, 2]") is None
+    assert last_json("no json here") is None
