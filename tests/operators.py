@@ -28,6 +28,8 @@ GROUP_MIGRATIONS = (
     "fraud.migrations.0003_finance_and_support_permissions",
     "reconciliation.migrations.0002_finance_and_support_permissions",
     "webhooks.migrations.0002_finance_and_support_permissions",
+    "config.platform.merchants.migrations.0002_finance_and_support_permissions",
+    "config.platform.outbox.migrations.0002_finance_and_support_permissions",
 )
 
 
