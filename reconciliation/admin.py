@@ -25,7 +25,7 @@ from payments.admin import (
 from payments.audit import Actor
 from payments.errors import PaymentsError
 from payments.models import Payment
-from reconciliation import services
+from reconciliation.discrepancies import discrepancy_resolve
 from reconciliation.errors import ReconciliationError
 from reconciliation.models import Discrepancy, DiscrepancyStatus, ReconciliationRun, Settlement
 
@@ -133,7 +133,7 @@ class DiscrepancyAdmin(ReadOnlyAdmin):
         return super().change_view(request, object_id, form_url, extra_context=extra)
 
     def resolve_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Resolve with a note (`reconciliation.resolve_discrepancy`; audited by services.discrepancy_resolve)."""
+        """Resolve with a note (`reconciliation.resolve_discrepancy`; audited by discrepancies.discrepancy_resolve)."""
         if not request.user.has_perm("reconciliation.resolve_discrepancy"):
             raise PermissionDenied
         obj = self.get_object(request, unquote(object_id))
@@ -141,7 +141,7 @@ class DiscrepancyAdmin(ReadOnlyAdmin):
             raise Http404("No such discrepancy.")
 
         def perform(actor: Actor, data: dict[str, Any]) -> str:
-            services.discrepancy_resolve(discrepancy_id=obj.pk, actor=actor, note=data["reason"])
+            discrepancy_resolve(discrepancy_id=obj.pk, actor=actor, note=data["reason"])
             return f"Discrepancy #{obj.pk} is resolved."
 
         return staff_action_view(
