@@ -18,7 +18,7 @@ from config.platform.admin import ReadOnlyAdmin, ReasonForm, StaffAction, admin_
 from config.platform.errors import DomainError
 from payments.models import Payment
 from payments.panels import Panel, register_payment_panel
-from reconciliation import services
+from reconciliation.discrepancies import discrepancy_resolve
 from reconciliation.errors import ReconciliationError
 from reconciliation.models import Discrepancy, DiscrepancyStatus, ReconciliationRun, Settlement
 
@@ -126,7 +126,7 @@ class DiscrepancyAdmin(ReadOnlyAdmin):
         return super().change_view(request, object_id, form_url, extra_context=extra)
 
     def resolve_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Resolve with a note (`reconciliation.resolve_discrepancy`; audited by services.discrepancy_resolve)."""
+        """Resolve with a note (`reconciliation.resolve_discrepancy`; audited by discrepancies.discrepancy_resolve)."""
         if not request.user.has_perm("reconciliation.resolve_discrepancy"):
             raise PermissionDenied
         obj = self.get_object(request, unquote(object_id))
@@ -134,7 +134,7 @@ class DiscrepancyAdmin(ReadOnlyAdmin):
             raise Http404("No such discrepancy.")
 
         def perform(actor: Actor, data: dict[str, Any]) -> str:
-            services.discrepancy_resolve(discrepancy_id=obj.pk, actor=actor, note=data["reason"])
+            discrepancy_resolve(discrepancy_id=obj.pk, actor=actor, note=data["reason"])
             return f"Discrepancy #{obj.pk} is resolved."
 
         return staff_action_view(

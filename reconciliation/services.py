@@ -1,15 +1,10 @@
-"""Reconciliation write services: reconcile one processor's settlement report for one day; resolve a discrepancy.
+"""Reconciliation's run use case: reconcile one processor's settlement report for one day.
 
 `reconcile` reads the report (fetched through the processor adapter, or given), matches its rows
 (reconciliation.matching) and, per batch (`Batch Number`) in one database transaction:
-- settles each matched capture of a payment that is not held or voided: one ledger transaction (ledger.services,
-  idempotency key `<payment id>:settlement`) moving the captured amount from the merchant's `pending` to their
-  `available` account and booking the row's fees (Commission + Markup + Scheme Fees + Interchange) from the
-  platform's `processor_receivable` to its `processor_fees` expense account (docs/ledger.md);
-- settles each matched refund (`<refund id>:refund_settlement`): the refunded amount leaves the merchant's
-  `available` for their `pending` account (where the refund was taken from), with the row's commission;
-- books each `Fee` row (the processor's daily fee) the same way;
-- records each discrepancy once (unique per processor, day, kind and subject).
+- books each matched capture of a payment that is not held or voided, each matched refund and each `Fee` row (the
+  processor's daily fee) in the ledger (reconciliation.booking);
+- records each discrepancy once (unique per processor, day, kind and subject: reconciliation.discrepancies).
 A last transaction records captured payments missing from the report and closes the day's open discrepancies
 this report no longer shows. Everything is keyed, so running the same report again writes nothing.
 
@@ -22,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -30,36 +25,25 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone
 
-from config.platform.actors import SYSTEM, Actor, clean_reason
-from ledger import services as ledger_services
-from ledger.contracts import AccountPurpose, AccountRef, Leg, Side
-from payments.audit import audit_record_write
-from payments.postings import merchant_owner, platform_owner
 from payments.processors import get_processor
 from payments.settlement import (
-    SettlementPayment,
     payments_captured_between,
     payments_lock_for_settlement,
     refunds_for_settlement,
 )
 from reconciliation import matching
-from reconciliation.errors import DiscrepancyNotFound, DiscrepancyNotOpen
-from reconciliation.models import (
-    Discrepancy,
-    DiscrepancyStatus,
-    ReconciliationRun,
-    Settlement,
-    SettlementKind,
+from reconciliation.booking import settlement_book
+from reconciliation.discrepancies import (
+    Recorded,
+    discrepancies_close_unfound,
+    discrepancy_list_open,
+    discrepancy_record,
 )
+from reconciliation.models import ReconciliationRun, Settlement, SettlementKind
 from reconciliation.report import FEE, MERCHANT_PAYOUT, REFUNDED, SETTLED, ReportRow, parse
 
 log = structlog.get_logger(__name__)
-
-SETTLEMENT_CODE = "settlement"
-REFUND_SETTLEMENT_CODE = "refund_settlement"
-PROCESSOR_FEE_CODE = "processor_fee"
 
 
 @dataclass(kw_only=True)
@@ -126,34 +110,6 @@ class _State:
     settled_now: Counter[str] = field(default_factory=Counter)
 
 
-def discrepancy_to_dict(d: Discrepancy) -> dict[str, Any]:
-    """A discrepancy for output: id, kind, key, references, each side's amount (minor units) and currency, our
-    status, detail, status and when it was first found."""
-    return {
-        "id": d.pk,
-        "kind": d.kind,
-        "key": d.key,
-        "payment_id": d.payment_id,
-        "row_type": d.row_type,
-        "psp_reference": d.psp_reference,
-        "modification_reference": d.modification_reference,
-        "report_amount": d.report_amount,
-        "report_currency": d.report_currency,
-        "our_amount": d.our_amount,
-        "our_currency": d.our_currency,
-        "our_status": d.our_status,
-        "detail": d.detail,
-        "status": d.status,
-        "created_at": d.created_at.isoformat(),
-    }
-
-
-def processor_mode(processor: str) -> str:
-    """The mode (`test`/`live`) of a processor's own fees: PROCESSORS[name]["MODE"], `test` when unset (the
-    sandbox acquirer)."""
-    return str(settings.PROCESSORS[processor].get("MODE", "test"))
-
-
 @contextmanager
 def _advisory_lock(name: str) -> Iterator[None]:
     with connection.cursor() as cursor:
@@ -175,196 +131,15 @@ def _run(state: _State) -> ReconciliationRun:
     return run
 
 
-def _fee_legs(*, mode: str, currency: str, amount: int) -> list[Leg]:
-    platform = platform_owner(mode=mode)
-    fees = AccountRef(owner=platform, purpose=AccountPurpose.PROCESSOR_FEES, currency=currency)
-    receivable = AccountRef(owner=platform, purpose=AccountPurpose.PROCESSOR_RECEIVABLE, currency=currency)
-    if amount == 0:
-        return []
-    if amount > 0:  # the processor keeps it: an expense, and less to receive
-        return [
-            Leg(account=fees, side=Side.DEBIT, amount=amount),
-            Leg(account=receivable, side=Side.CREDIT, amount=amount),
-        ]
-    return [
-        Leg(account=receivable, side=Side.DEBIT, amount=-amount),
-        Leg(account=fees, side=Side.CREDIT, amount=-amount),
-    ]
-
-
-def _settle_capture(item: matching.Settle, run: ReconciliationRun, state: _State) -> None:
-    payment: SettlementPayment = item.payment  # type: ignore[assignment]
-    row = item.row
-    if Settlement.objects.filter(kind=SettlementKind.CAPTURE, payment_id=payment.payment_id).exists():
-        return
-    merchant = merchant_owner(merchant_id=payment.merchant_id, mode=payment.mode)
-    gross = payment.amount_captured
-    legs = [
-        Leg(
-            account=AccountRef(owner=merchant, purpose=AccountPurpose.MERCHANT_PENDING, currency=payment.currency),
-            side=Side.DEBIT,
-            amount=gross,
-        ),
-        Leg(
-            account=AccountRef(owner=merchant, purpose=AccountPurpose.MERCHANT_AVAILABLE, currency=payment.currency),
-            side=Side.CREDIT,
-            amount=gross,
-        ),
-        *_fee_legs(mode=payment.mode, currency=payment.currency, amount=row.fees),
-    ]
-    txn = ledger_services.transaction_post(
-        code=SETTLEMENT_CODE,
-        reference=payment.ledger_reference,
-        idempotency_key=f"{payment.payment_id}:settlement",
-        legs=legs,
-        description=f"{state.processor} batch {row.batch_number} {row.modification_reference}"[:255],
-    )
-    Settlement.objects.create(
-        run=run,
-        processor=state.processor,
-        report_date=state.day,
-        batch_number=row.batch_number,
-        kind=SettlementKind.CAPTURE,
-        payment_id=payment.payment_id,
-        psp_reference=row.psp_reference,
-        modification_reference=row.modification_reference or row.psp_reference,
-        currency=payment.currency,
-        gross_amount=gross,
-        fees=row.fees,
-        ledger_transaction_id=txn.pk,
-    )
-    state.changes.settled += 1
-    state.settled_payment_ids.append(payment.payment_id)
-    state.settled_now[payment.currency] += gross
-
-
-def _settle_refund(item: matching.Settle, run: ReconciliationRun, state: _State) -> None:
-    refund = item.refund
-    row = item.row
-    assert refund is not None
-    if Settlement.objects.filter(
-        processor=state.processor, kind=SettlementKind.REFUND, modification_reference=row.modification_reference
-    ).exists():
-        return
-    merchant = merchant_owner(merchant_id=refund.merchant_id, mode=refund.mode)
-    legs = [
-        # The refund was taken from the merchant's unsettled (pending) balance when it succeeded
-        # (payments.postings.post_refund); now that the processor netted it, it leaves the available balance.
-        Leg(
-            account=AccountRef(owner=merchant, purpose=AccountPurpose.MERCHANT_AVAILABLE, currency=refund.currency),
-            side=Side.DEBIT,
-            amount=refund.amount,
-        ),
-        Leg(
-            account=AccountRef(owner=merchant, purpose=AccountPurpose.MERCHANT_PENDING, currency=refund.currency),
-            side=Side.CREDIT,
-            amount=refund.amount,
-        ),
-        *_fee_legs(mode=refund.mode, currency=refund.currency, amount=row.fees),
-    ]
-    txn = ledger_services.transaction_post(
-        code=REFUND_SETTLEMENT_CODE,
-        reference=f"payment:{refund.payment_id}",
-        idempotency_key=f"{refund.refund_id}:refund_settlement",
-        legs=legs,
-        description=f"{state.processor} batch {row.batch_number} {row.modification_reference}"[:255],
-    )
-    Settlement.objects.create(
-        run=run,
-        processor=state.processor,
-        report_date=state.day,
-        batch_number=row.batch_number,
-        kind=SettlementKind.REFUND,
-        payment_id=refund.payment_id,
-        refund_id=refund.refund_id,
-        psp_reference=row.psp_reference,
-        modification_reference=row.modification_reference,
-        currency=refund.currency,
-        gross_amount=refund.amount,
-        fees=row.fees,
-        ledger_transaction_id=txn.pk,
-    )
-    state.changes.refunds_booked += 1
-
-
-def _settle_fee(item: matching.Settle, run: ReconciliationRun, state: _State) -> None:
-    row = item.row
-    reference = row.modification_reference or f"fee-{row.batch_number}-{row.net_currency}"
-    if Settlement.objects.filter(
-        processor=state.processor, kind=SettlementKind.FEE, modification_reference=reference
-    ).exists():
-        return
-    amount = row.net_debit or 0
-    legs = _fee_legs(mode=processor_mode(state.processor), currency=row.net_currency, amount=amount)
-    txn = None
-    if legs:
-        txn = ledger_services.transaction_post(
-            code=PROCESSOR_FEE_CODE,
-            reference=f"settlement:{state.processor}:{row.batch_number}",
-            idempotency_key=f"{state.processor}:{reference}:processor_fee",
-            legs=legs,
-            description=f"{state.processor} daily fee, batch {row.batch_number}"[:255],
-        )
-    Settlement.objects.create(
-        run=run,
-        processor=state.processor,
-        report_date=state.day,
-        batch_number=row.batch_number,
-        kind=SettlementKind.FEE,
-        modification_reference=reference,
-        currency=row.net_currency,
-        gross_amount=0,
-        fees=amount,
-        ledger_transaction_id=txn.pk,
-    )
-    state.changes.fees_booked += 1
-
-
-_SETTLERS: dict[str, Callable[[matching.Settle, ReconciliationRun, _State], None]] = {
-    SettlementKind.CAPTURE: _settle_capture,
-    SettlementKind.REFUND: _settle_refund,
-    SettlementKind.FEE: _settle_fee,
-}
-
-
 def _record(found: matching.Found, run: ReconciliationRun, state: _State) -> None:
     state.found_keys.add((found.kind, found.key))
-    row = found.row
-    values: dict[str, Any] = {
-        "payment_id": found.payment_id,
-        "row_type": row.type if row else "",
-        "psp_reference": row.psp_reference if row else found.psp_reference,
-        "modification_reference": row.modification_reference if row else "",
-        "report_amount": found.report_amount,
-        "report_currency": found.report_currency,
-        "our_amount": found.our_amount,
-        "our_currency": found.our_currency,
-        "our_status": found.our_status[:32],
-        "detail": found.detail[:500],
-    }
-    existing = (
-        Discrepancy.objects.select_for_update()
-        .filter(processor=state.processor, report_date=state.day, kind=found.kind, key=found.key)
-        .first()
-    )
-    if existing is None:
-        Discrepancy.objects.create(
-            processor=state.processor, report_date=state.day, kind=found.kind, key=found.key, run=run, **values
-        )
+    recorded = discrepancy_record(found=found, run=run)
+    if recorded is Recorded.OPENED:
         state.changes.discrepancies_opened += 1
-        return
-    changed = {k: v for k, v in values.items() if getattr(existing, k) != v}
-    if existing.status == DiscrepancyStatus.RESOLVED:
-        if existing.resolved_by != SYSTEM.username:
-            return  # a person resolved it: their decision stands
-        changed.update(status=DiscrepancyStatus.OPEN, resolved_at=None, resolved_by="", resolution_note="")
+    elif recorded is Recorded.REOPENED:
         state.changes.discrepancies_reopened += 1
-    elif changed:
+    elif recorded is Recorded.UPDATED:
         state.changes.discrepancies_updated += 1
-    if changed:
-        for name, value in changed.items():
-            setattr(existing, name, value)
-        existing.save(update_fields=list(changed))
 
 
 def _batch(rows: list[ReportRow], state: _State) -> None:
@@ -390,7 +165,17 @@ def _batch(rows: list[ReportRow], state: _State) -> None:
         duplicates=state.duplicates,
     )
     for item in outcome.settle:
-        _SETTLERS[item.kind](item, run, state)
+        settlement = settlement_book(item=item, run=run)
+        if settlement is None:
+            continue  # settled before: nothing written
+        if settlement.kind == SettlementKind.CAPTURE:
+            state.changes.settled += 1
+            state.settled_payment_ids.append(settlement.payment_id)
+            state.settled_now[settlement.currency] += settlement.gross_amount
+        elif settlement.kind == SettlementKind.REFUND:
+            state.changes.refunds_booked += 1
+        else:
+            state.changes.fees_booked += 1
     for found in outcome.found:
         _record(found, run, state)
     state.reported_psp_references |= {r.psp_reference for r in rows if r.type == SETTLED}
@@ -409,34 +194,8 @@ def _finish(state: _State, *, grace_seconds: float) -> list[dict[str, Any]]:
         candidates, reported_psp_references=state.reported_psp_references, settled_on=settled_on, day=state.day
     ):
         _record(found, run, state)
-    now = timezone.now()
-    for stale in Discrepancy.objects.select_for_update().filter(
-        processor=state.processor, report_date=state.day, status=DiscrepancyStatus.OPEN
-    ):
-        if (stale.kind, stale.key) in state.found_keys:
-            continue
-        note = f"Closed: no longer found by run #{run.pk} (report sha256 {state.sha[:12]})."
-        stale.status = DiscrepancyStatus.RESOLVED
-        stale.resolved_at = now
-        stale.resolved_by = SYSTEM.username
-        stale.resolution_note = note
-        stale.save(update_fields=["status", "resolved_at", "resolved_by", "resolution_note"])
-        audit_record_write(
-            actor=SYSTEM,
-            action="reconciliation.discrepancy_close",
-            object_type="discrepancy",
-            object_id=str(stale.pk),
-            payment_id=stale.payment_id,
-            reason=note,
-            data={"kind": stale.kind, "key": stale.key, "report_date": state.day.isoformat()},
-        )
-        state.changes.discrepancies_closed += 1
-    return [
-        discrepancy_to_dict(d)
-        for d in Discrepancy.objects.filter(
-            processor=state.processor, report_date=state.day, status=DiscrepancyStatus.OPEN
-        ).order_by("id")
-    ]
+    state.changes.discrepancies_closed += discrepancies_close_unfound(run=run, found_keys=state.found_keys)
+    return discrepancy_list_open(processor=state.processor, day=state.day)
 
 
 def _totals(rows: list[ReportRow]) -> dict[str, dict[str, int]]:
@@ -551,33 +310,3 @@ def reconcile(
         open_discrepancies=len(open_discrepancies),
     )
     return result
-
-
-@transaction.atomic(durable=True)
-def discrepancy_resolve(*, discrepancy_id: int, actor: Actor, note: str) -> Discrepancy:
-    """Resolve an open discrepancy with a person's note, audited in the same transaction. Nothing is deleted.
-
-    Raises DiscrepancyNotFound, DiscrepancyNotOpen (already resolved), payments.errors.ReasonRequired (empty
-    note).
-    """
-    note = clean_reason(note)
-    discrepancy = Discrepancy.objects.select_for_update().filter(pk=discrepancy_id).first()
-    if discrepancy is None:
-        raise DiscrepancyNotFound(f"No such discrepancy: {discrepancy_id}")
-    if discrepancy.status != DiscrepancyStatus.OPEN:
-        raise DiscrepancyNotOpen(f"Discrepancy {discrepancy_id} is already {discrepancy.status}.")
-    discrepancy.status = DiscrepancyStatus.RESOLVED
-    discrepancy.resolved_at = timezone.now()
-    discrepancy.resolved_by = actor.username
-    discrepancy.resolution_note = note
-    discrepancy.save(update_fields=["status", "resolved_at", "resolved_by", "resolution_note"])
-    audit_record_write(
-        actor=actor,
-        action="reconciliation.discrepancy_resolve",
-        object_type="discrepancy",
-        object_id=str(discrepancy.pk),
-        payment_id=discrepancy.payment_id,
-        reason=note,
-        data={"kind": discrepancy.kind, "key": discrepancy.key, "report_date": discrepancy.report_date.isoformat()},
-    )
-    return discrepancy
