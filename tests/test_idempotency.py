@@ -15,9 +15,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from config.platform.idempotency import execution as idempotency
+from config.platform.idempotency import storage
+from config.platform.idempotency import tasks as idempotency_tasks
 from config.platform.idempotency.models import IdempotencyKey
 from config.platform.outbox.models import OutboxMessage
-from payments import services, tasks
+from payments import services
 from payments.models import Event, Payment
 from tests.conftest import (
     MerchantClient,
@@ -278,9 +280,9 @@ def test_old_keys_are_reaped_and_may_then_be_used_again(api: MerchantClient, set
     api.post("/v1/payments", payment_body(), key="new")
     IdempotencyKey.objects.filter(key="old").update(created_at=timezone.now() - timedelta(seconds=3601))
 
-    assert services.idempotency_keys_reap() == 1
+    assert storage.idempotency_keys_reap() == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
-    assert tasks.idempotency_keys_reap() == 0
+    assert idempotency_tasks.idempotency_keys_reap() == 0
 
     flush_redis()  # the fast path forgets on its own TTL; the database no longer knows the key
     reused = api.post("/v1/payments", payment_body(amount=1), key="old")
@@ -293,7 +295,7 @@ def test_the_reaper_keeps_a_key_whose_request_is_still_running(api: MerchantClie
     IdempotencyKey.objects.filter(key="running").update(
         created_at=timezone.now() - timedelta(days=2), locked_until=timezone.now() + timedelta(seconds=30)
     )
-    assert services.idempotency_keys_reap() == 0
+    assert storage.idempotency_keys_reap() == 0
 
 
 def test_the_one_step_decorator_keeps_the_same_promises(api: MerchantClient):

@@ -168,7 +168,7 @@ def test_a_worker_that_died_mid_row_loses_nothing_the_lease_expires_and_another_
 
 def test_broker_down_nothing_is_lost_the_sweep_drains_later(api: MerchantClient, settings):
     """With the broker unreachable the API still accepts (202), the nudge fails quietly, the row waits."""
-    from payments.tasks import outbox_sweep
+    from config.platform.outbox.tasks import outbox_sweep
 
     settings.OUTBOX_NUDGE = True
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens there
