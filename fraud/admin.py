@@ -15,7 +15,6 @@ from django.http import HttpRequest
 from config.platform.admin import ReadOnlyAdmin, ReadOnlyInline, admin_link
 from fraud.models import AmountThreshold, FiredRule, FraudResult, IpCountryRange, ListEntry, Rule, ScoringSettings
 from fraud.selectors import fraud_result_for_payment
-from payments.models import Payment
 from payments.panels import Panel, register_payment_panel
 
 
@@ -105,11 +104,11 @@ class FraudResultAdmin(ReadOnlyAdmin):
 
 
 @register_payment_panel
-def fraud_panel(request: HttpRequest, payment: Payment) -> Panel | None:
+def fraud_panel(request: HttpRequest, payment_id: str) -> Panel | None:
     """The payment page's fraud result: score, threshold, decision and each fired rule with its contribution."""
     if not request.user.has_perm("fraud.view_fraudresult"):
         return None
-    result = fraud_result_for_payment(payment_id=payment.pk)
+    result = fraud_result_for_payment(payment_id=payment_id)
     if result is None:
         return Panel(title="Fraud result", columns=[], rows=[], empty="Not scored (yet).", order=30)
     rows: list[list[Any]] = [[r.rule_name, r.kind, f"+{r.contribution}", r.detail] for r in result.fired_rules.all()]

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from config.platform.http import waiting
+from config.platform.http.rendering import iso
 from config.platform.outbox import engine as outbox
 from payments.models import Event, Payment, Refund
-from payments.representations import iso, payment_to_dict, refund_to_dict
+from payments.representations import payment_to_dict, refund_to_dict
 
 PAYMENT_CREATED = "payment.created"
 PAYMENT_AUTHORIZED = "payment.authorized"

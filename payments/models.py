@@ -15,6 +15,7 @@ from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 
 from config.platform.ids import new_id
 from config.platform.merchants.models import Merchant, Mode
+from payments.ledger_refs import payment_reference
 
 
 class PaymentStatus(models.TextChoices):
@@ -214,8 +215,8 @@ class Payment(FSMModelMixin, models.Model):
 
     @property
     def ledger_reference(self) -> str:
-        """The reference of this payment's ledger transactions (`payment:<id>`)."""
-        return f"payment:{self.id}"
+        """The reference of this payment's ledger transactions (payments.ledger_refs.payment_reference)."""
+        return payment_reference(self.id)
 
 
 class Event(models.Model):

@@ -13,8 +13,6 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from payments.models import Payment
-
 
 @dataclass(frozen=True, kw_only=True)
 class Panel:
@@ -28,19 +26,20 @@ class Panel:
     order: int = 100
 
 
-PanelProvider = Callable[[HttpRequest, Payment], Panel | None]
+#: `(request, payment_id) → Panel | None`: a provider gets the payment's id (`pay_…`), never the model.
+PanelProvider = Callable[[HttpRequest, str], Panel | None]
 _panel_providers: list[PanelProvider] = []
 
 
 def register_payment_panel(provider: PanelProvider) -> PanelProvider:
-    """Register a function `(request, payment) → Panel | None` whose panel the payment page shows (return None
+    """Register a function `(request, payment_id) → Panel | None` whose panel the payment page shows (return None
     when the user may not see it). Call at import time of an app's admin module; usable as a decorator."""
     if provider not in _panel_providers:
         _panel_providers.append(provider)
     return provider
 
 
-def payment_panels(request: HttpRequest, payment: Payment) -> list[Panel]:
-    """The panels every registered provider gives for `payment` and `request.user`, in `order`."""
-    panels = [p for p in (provider(request, payment) for provider in _panel_providers) if p is not None]
+def payment_panels(request: HttpRequest, payment_id: str) -> list[Panel]:
+    """The panels every registered provider gives for the payment `payment_id` and `request.user`, in `order`."""
+    panels = [p for p in (provider(request, payment_id) for provider in _panel_providers) if p is not None]
     return sorted(panels, key=lambda p: p.order)

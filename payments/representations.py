@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
+from config.platform.http.rendering import iso
 from payments.models import Payment, PaymentHold, PaymentStatus, Refund
-
-
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a `Z` suffix (`2026-11-20T12:00:00.123456Z`), or None."""
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 def payment_to_dict(payment: Payment) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, QuerySet
 
+from payments.ledger_refs import payment_reference
 from payments.models import HoldStatus, Payment, PaymentHold, PaymentStatus, Refund, RefundStatus
 
 _VOIDED = (PaymentStatus.VOIDING, PaymentStatus.VOIDED)
@@ -50,8 +51,8 @@ class SettlementPayment:
 
     @property
     def ledger_reference(self) -> str:
-        """The reference of the payment's ledger transactions (`payment:<id>`)."""
-        return f"payment:{self.payment_id}"
+        """The reference of the payment's ledger transactions (payments.ledger_refs.payment_reference)."""
+        return payment_reference(self.payment_id)
 
 
 @dataclass(frozen=True, kw_only=True)

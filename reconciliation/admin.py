@@ -16,7 +16,6 @@ from django.urls import URLPattern, path, reverse
 from config.platform.actors import Actor
 from config.platform.admin import ReadOnlyAdmin, ReasonForm, StaffAction, admin_link, staff_action_view
 from config.platform.errors import DomainError
-from payments.models import Payment
 from payments.panels import Panel, register_payment_panel
 from reconciliation.discrepancies import discrepancy_resolve
 from reconciliation.errors import ReconciliationError
@@ -151,18 +150,18 @@ class DiscrepancyAdmin(ReadOnlyAdmin):
 
 
 @register_payment_panel
-def settlement_panel(request: HttpRequest, payment: Payment) -> Panel | None:
+def settlement_panel(request: HttpRequest, payment_id: str) -> Panel | None:
     """The payment page's settlement rows and reconciliation discrepancies."""
     if not request.user.has_perm("reconciliation.view_settlement"):
         return None
     rows: list[list[Any]] = [
         [admin_link(s, f"settlement #{s.pk}"), s.report_date, s.kind, f"{s.gross_amount} {s.currency}", s.fees, ""]
-        for s in Settlement.objects.filter(payment=payment).order_by("id")
+        for s in Settlement.objects.filter(payment_id=payment_id).order_by("id")
     ]
     if request.user.has_perm("reconciliation.view_discrepancy"):
         rows += [
             [admin_link(d, f"discrepancy #{d.pk}"), d.report_date, d.kind, d.report_amount, "", d.status]
-            for d in Discrepancy.objects.filter(payment=payment).order_by("id")
+            for d in Discrepancy.objects.filter(payment_id=payment_id).order_by("id")
         ]
     return Panel(
         title="Settlement",

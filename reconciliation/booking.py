@@ -21,7 +21,7 @@ from django.conf import settings
 
 from ledger import services as ledger_services
 from ledger.contracts import AccountPurpose, AccountRef, Leg, Side
-from payments.postings import merchant_owner, platform_owner
+from payments.ledger_refs import merchant_owner, platform_owner
 from payments.settlement import SettlementPayment
 from reconciliation import matching
 from reconciliation.models import ReconciliationRun, Settlement, SettlementKind

@@ -7,7 +7,6 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from config.platform.admin import ReadOnlyAdmin, ReadOnlyInline, admin_link
-from payments.models import Payment
 from payments.panels import Panel, register_payment_panel
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -40,12 +39,12 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 
 
 @register_payment_panel
-def webhook_attempts_panel(request: HttpRequest, payment: Payment) -> Panel | None:
+def webhook_attempts_panel(request: HttpRequest, payment_id: str) -> Panel | None:
     """Every delivery attempt of the payment's events: event, endpoint, when, HTTP status or error, duration."""
     if not request.user.has_perm("webhooks.view_webhookattempt"):
         return None
     attempts = (
-        WebhookAttempt.objects.filter(delivery__event__payment_id=payment.pk)
+        WebhookAttempt.objects.filter(delivery__event__payment_id=payment_id)
         .select_related("delivery__event", "delivery__endpoint")
         .order_by("attempted_at", "id")
     )

@@ -11,14 +11,14 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.platform.http import openapi
 from config.platform.http.base import MerchantAPIView
 from config.platform.http.fields import StrictSerializer
 from config.platform.http.pagination import PAGING_PARAMS, paginate
 from config.platform.http.problems import ValidationProblem
+from config.platform.http.rendering import iso
 from config.platform.idempotency.execution import Resource, execute
-from payments.api import openapi
 from payments.events import PUBLIC_EVENT_TYPES
-from payments.representations import iso
 from webhooks import selectors, services
 from webhooks.models import WebhookEndpoint
 

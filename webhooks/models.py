@@ -8,7 +8,6 @@ from django.db import models
 
 from config.platform.ids import new_id
 from config.platform.merchants.models import Merchant, Mode
-from payments.models import Event
 
 
 class WebhookEndpoint(models.Model):
@@ -51,7 +50,7 @@ class WebhookDelivery(models.Model):
     """The delivery of one event to one endpoint. Unique per (event, endpoint), so fan-out never duplicates."""
 
     id = models.CharField(primary_key=True, max_length=40, default=partial(new_id, "wd"), editable=False)
-    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="webhook_deliveries")
+    event = models.ForeignKey("payments.Event", on_delete=models.PROTECT, related_name="webhook_deliveries")
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.PROTECT, related_name="deliveries")
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0)

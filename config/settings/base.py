@@ -265,7 +265,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "payments.api.openapi.finish_schema",
+        "config.platform.http.openapi.finish_schema",
     ],
 }
 

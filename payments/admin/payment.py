@@ -22,17 +22,18 @@ from config.platform.admin import ReadOnlyAdmin, ReadOnlyInline, ReasonForm, Sta
 from config.platform.outbox.models import OutboxMessage
 from ledger import selectors as ledger_selectors
 from payments import staff
-from payments.models import Event, HoldStatus, Payment, PaymentHold, PaymentStatus
+from payments.ledger_refs import payment_reference
+from payments.models import AuditRecord, Event, HoldStatus, Payment, PaymentHold, PaymentStatus
 from payments.panels import Panel, payment_panels, register_payment_panel
 
 
 @register_payment_panel
-def ledger_panel(request: HttpRequest, payment: Payment) -> Panel | None:
+def ledger_panel(request: HttpRequest, payment_id: str) -> Panel | None:
     """The payment's ledger transactions and each of their entries (amounts in minor units)."""
     if not request.user.has_perm("ledger.view_ledgertransaction"):
         return None
     rows = []
-    for txn in ledger_selectors.transactions_for_reference(reference=payment.ledger_reference):
+    for txn in ledger_selectors.transactions_for_reference(reference=payment_reference(payment_id)):
         for entry in txn.entries.all():
             rows.append(
                 [
@@ -55,13 +56,13 @@ def ledger_panel(request: HttpRequest, payment: Payment) -> Panel | None:
 
 
 @register_payment_panel
-def holds_panel(request: HttpRequest, payment: Payment) -> Panel | None:
+def holds_panel(request: HttpRequest, payment_id: str) -> Panel | None:
     """The payment's holds (fraud review and others)."""
     if not request.user.has_perm("payments.view_paymenthold"):
         return None
     rows = [
         [admin_link(h), h.status, h.source, h.reason, h.note, h.created_at, h.ended_by, h.end_reason]
-        for h in payment.holds.order_by("created_at")
+        for h in PaymentHold.objects.filter(payment_id=payment_id).order_by("created_at")
     ]
     return Panel(
         title="Holds",
@@ -72,13 +73,13 @@ def holds_panel(request: HttpRequest, payment: Payment) -> Panel | None:
 
 
 @register_payment_panel
-def outbox_panel(request: HttpRequest, payment: Payment) -> Panel | None:
+def outbox_panel(request: HttpRequest, payment_id: str) -> Panel | None:
     """The outbox rows keyed by the payment (its work and its events' deliveries to subscribers)."""
     if not request.user.has_perm("outbox.view_outboxmessage"):
         return None
     rows = [
         [admin_link(m, f"#{m.pk}"), m.topic, m.subscriber, m.status, m.attempts, m.last_error[:120], m.created_at]
-        for m in OutboxMessage.objects.filter(key=payment.pk).order_by("id")
+        for m in OutboxMessage.objects.filter(key=payment_id).order_by("id")
     ]
     return Panel(
         title="Outbox messages",
@@ -89,11 +90,14 @@ def outbox_panel(request: HttpRequest, payment: Payment) -> Panel | None:
 
 
 @register_payment_panel
-def audit_panel(request: HttpRequest, payment: Payment) -> Panel | None:
+def audit_panel(request: HttpRequest, payment_id: str) -> Panel | None:
     """What staff did to the payment, with who and why."""
     if not request.user.has_perm("payments.view_auditrecord"):
         return None
-    rows = [[r.created_at, r.actor, r.action, r.reason] for r in payment.audit_records.order_by("id")]
+    rows = [
+        [r.created_at, r.actor, r.action, r.reason]
+        for r in AuditRecord.objects.filter(payment_id=payment_id).order_by("id")
+    ]
     return Panel(title="Audit trail", columns=["At", "Staff user", "Action", "Reason"], rows=rows, order=90)
 
 
@@ -233,7 +237,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         payment = self.get_object(request, unquote(object_id))
         extra = dict(extra_context or {})
         if payment is not None and self.has_view_permission(request, payment):
-            extra["payment_panels"] = payment_panels(request, payment)
+            extra["payment_panels"] = payment_panels(request, payment.pk)
             extra["staff_actions"] = self.staff_actions(request, payment)
         return super().change_view(request, object_id, form_url, extra_context=extra)
 

@@ -14,14 +14,15 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.platform.http import openapi as shared_openapi
 from config.platform.http.base import MerchantAPIView
 from config.platform.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, PAGING_PARAMS
 from config.platform.http.problems import ValidationProblem
+from config.platform.http.rendering import iso
 from ledger import selectors as ledger_selectors
 from ledger.contracts import AccountPurpose, Balance, Movement
 from payments.api import openapi
-from payments.postings import merchant_owner
-from payments.representations import iso
+from payments.ledger_refs import merchant_owner
 
 #: Public id of a balance transaction: `btx_` + the ledger transaction id.
 BTX_PREFIX = "btx_"
@@ -167,7 +168,7 @@ class BalanceView(MerchantAPIView):
         tags=["Balance"],
         responses={
             200: OpenApiResponse(openapi.BalanceSerializer, description="Your balances per currency."),
-            **openapi.problems(*openapi.READ_PROBLEMS),
+            **shared_openapi.problems(*shared_openapi.READ_PROBLEMS),
         },
     )
     def get(self, request: Request) -> Response:
@@ -203,7 +204,7 @@ class BalanceTransactionListView(MerchantAPIView):
         ],
         responses={
             200: OpenApiResponse(openapi.BalanceTransactionListSerializer, description="A page of movements."),
-            **openapi.problems(*openapi.READ_PROBLEMS),
+            **shared_openapi.problems(*shared_openapi.READ_PROBLEMS),
         },
     )
     def get(self, request: Request) -> Response:

@@ -9,6 +9,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.platform.http import openapi as shared_openapi
 from config.platform.http.base import MerchantAPIView
 from config.platform.http.pagination import PAGING_PARAMS, paginate
 from config.platform.http.problems import ValidationProblem
@@ -45,7 +46,7 @@ class EventListView(MerchantAPIView):
         summary="List events",
         tags=["Events"],
         parameters=[
-            *openapi.paging_parameters(),
+            *shared_openapi.paging_parameters(),
             OpenApiParameter(
                 "type",
                 {
@@ -57,7 +58,7 @@ class EventListView(MerchantAPIView):
         ],
         responses={
             200: OpenApiResponse(openapi.EventListSerializer, description="A page of events."),
-            **openapi.problems(*openapi.READ_PROBLEMS),
+            **shared_openapi.problems(*shared_openapi.READ_PROBLEMS),
         },
     )
     def get(self, request: Request) -> Response:
@@ -78,7 +79,7 @@ class EventDetailView(MerchantAPIView):
         parameters=[OpenApiParameter("event_id", str, OpenApiParameter.PATH, description="The event's id (`evt_…`).")],
         responses={
             200: OpenApiResponse(openapi.EventSerializer, description="The event."),
-            **openapi.problems(*openapi.READ_PROBLEMS, 404),
+            **shared_openapi.problems(*shared_openapi.READ_PROBLEMS, 404),
         },
     )
     def get(self, request: Request, event_id: str) -> Response:

@@ -13,6 +13,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.platform.http import openapi as shared_openapi
 from config.platform.http.base import MerchantAPIView
 from config.platform.http.pagination import PAGING_PARAMS, paginate
 from config.platform.http.problems import ValidationProblem
@@ -59,7 +60,7 @@ class RefundListCreateView(MerchantAPIView):
         summary="Refund a payment",
         tags=["Refunds"],
         request=RefundCreateSerializer,
-        parameters=[openapi.IDEMPOTENCY_KEY, openapi.PREFER],
+        parameters=[shared_openapi.IDEMPOTENCY_KEY, shared_openapi.PREFER],
         examples=[
             OpenApiExample(
                 "partial refund",
@@ -91,7 +92,7 @@ class RefundListCreateView(MerchantAPIView):
                 description="Accepted: the refund is `pending`; its amount is reserved on the payment.",
                 examples=[OpenApiExample("pending", response_only=True, status_codes=["202"], value=_REFUND_EXAMPLE)],
             ),
-            **openapi.problems(*openapi.WRITE_PROBLEMS),
+            **shared_openapi.problems(*shared_openapi.WRITE_PROBLEMS),
         },
     )
     def post(self, request: Request) -> HttpResponse:
@@ -124,12 +125,12 @@ class RefundListCreateView(MerchantAPIView):
         summary="List refunds",
         tags=["Refunds"],
         parameters=[
-            *openapi.paging_parameters(),
+            *shared_openapi.paging_parameters(),
             OpenApiParameter("payment", str, description="Only the refunds of this payment (`pay_…`)."),
         ],
         responses={
             200: OpenApiResponse(openapi.RefundListSerializer, description="A page of refunds."),
-            **openapi.problems(*openapi.READ_PROBLEMS),
+            **shared_openapi.problems(*shared_openapi.READ_PROBLEMS),
         },
     )
     def get(self, request: Request) -> Response:
@@ -152,7 +153,7 @@ class RefundDetailView(MerchantAPIView):
         parameters=[OpenApiParameter("refund_id", str, OpenApiParameter.PATH, description="The refund's id (`re_…`).")],
         responses={
             200: OpenApiResponse(openapi.RefundSerializer, description="The refund."),
-            **openapi.problems(*openapi.READ_PROBLEMS, 404),
+            **shared_openapi.problems(*shared_openapi.READ_PROBLEMS, 404),
         },
     )
     def get(self, request: Request, refund_id: str) -> Response:

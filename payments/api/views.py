@@ -13,6 +13,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.platform.http import openapi as shared_openapi
 from config.platform.http.base import MerchantAPIView
 from config.platform.http.pagination import PAGING_PARAMS, paginate
 from config.platform.idempotency.execution import Resource, execute
@@ -84,7 +85,7 @@ def _payment_responses(*, done: int, done_text: str, accepted_text: str) -> dict
             description=accepted_text,
             examples=[OpenApiExample("accepted", value=_PAYMENT_EXAMPLE, response_only=True, status_codes=["202"])],
         ),
-        **openapi.problems(*openapi.WRITE_PROBLEMS),
+        **shared_openapi.problems(*shared_openapi.WRITE_PROBLEMS),
     }
 
 
@@ -98,7 +99,7 @@ class PaymentListCreateView(MerchantAPIView):
         summary="Create a payment",
         tags=["Payments"],
         request=PaymentCreateSerializer,
-        parameters=[openapi.IDEMPOTENCY_KEY, openapi.PREFER],
+        parameters=[shared_openapi.IDEMPOTENCY_KEY, shared_openapi.PREFER],
         examples=[
             OpenApiExample(
                 "automatic capture",
@@ -167,10 +168,10 @@ class PaymentListCreateView(MerchantAPIView):
         operation_id="payments_list",
         summary="List payments",
         tags=["Payments"],
-        parameters=openapi.paging_parameters(),
+        parameters=shared_openapi.paging_parameters(),
         responses={
             200: OpenApiResponse(openapi.PaymentListSerializer, description="A page of payments."),
-            **openapi.problems(*openapi.READ_PROBLEMS),
+            **shared_openapi.problems(*shared_openapi.READ_PROBLEMS),
         },
     )
     def get(self, request: Request) -> Response:
@@ -190,7 +191,7 @@ class PaymentDetailView(MerchantAPIView):
         parameters=[_PAYMENT_ID],
         responses={
             200: OpenApiResponse(openapi.PaymentSerializer, description="The payment."),
-            **openapi.problems(*openapi.READ_PROBLEMS, 404),
+            **shared_openapi.problems(*shared_openapi.READ_PROBLEMS, 404),
         },
     )
     def get(self, request: Request, payment_id: str) -> Response:
@@ -207,7 +208,7 @@ class PaymentCaptureView(MerchantAPIView):
         summary="Capture a payment",
         tags=["Payments"],
         request=PaymentCaptureSerializer,
-        parameters=[_PAYMENT_ID, openapi.IDEMPOTENCY_KEY, openapi.PREFER],
+        parameters=[_PAYMENT_ID, shared_openapi.IDEMPOTENCY_KEY, shared_openapi.PREFER],
         examples=[OpenApiExample("partial capture", request_only=True, value={"amount_to_capture": 4000})],
         responses=_payment_responses(
             done=200,
@@ -243,7 +244,7 @@ class PaymentVoidView(MerchantAPIView):
         summary="Void a payment",
         tags=["Payments"],
         request=PaymentVoidSerializer,
-        parameters=[_PAYMENT_ID, openapi.IDEMPOTENCY_KEY, openapi.PREFER],
+        parameters=[_PAYMENT_ID, shared_openapi.IDEMPOTENCY_KEY, shared_openapi.PREFER],
         examples=[OpenApiExample("void", request_only=True, value={"reason": "requested_by_customer"})],
         responses=_payment_responses(
             done=200,

@@ -9,7 +9,6 @@ from drf_spectacular.utils import extend_schema_field
 from iso4217 import Currency
 from rest_framework import serializers
 
-
 # The largest amount accepted, in minor units (fits every processor's 12-digit amount field).
 MAX_AMOUNT = 999_999_999_999
 #: ISO 4217 codes that have minor units (the only ones a payment can use), upper case, sorted.

@@ -33,11 +33,6 @@ class Merchant(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.id})"
 
-    @property
-    def ledger_owner(self) -> str:
-        """The owner string of this merchant's ledger accounts (`merchant:<id>`)."""
-        return f"merchant:{self.id}"
-
 
 class ApiKey(models.Model):
     """A secret API key. Only its SHA-256 hash is stored; `prefix` (first 16 characters) identifies it to people.
