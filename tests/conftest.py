@@ -27,9 +27,9 @@ from rest_framework.test import APIClient
 from payments import outbox
 from payments.models import Merchant, OutboxMessage, OutboxStatus
 from payments.processors import get_processor
-from payments.sandbox_acquirer.app import create_app
-from payments.sandbox_acquirer.server import make_server
 from payments.services import merchant_create
+from sandbox_acquirer.app import create_app
+from sandbox_acquirer.server import make_server
 
 pytest_plugins = ["tests.operators"]
 
