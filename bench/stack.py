@@ -201,7 +201,7 @@ class Stack:
             "acquirer",
             [
                 f"{bin_}/gunicorn",
-                "payments.sandbox_acquirer.app:application",
+                "sandbox_acquirer.app:application",
                 f"--bind=127.0.0.1:{p.ports['acquirer']}",
                 "--worker-class=gthread",
                 "--workers=1",

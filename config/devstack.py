@@ -160,7 +160,7 @@ def run() -> int:
         "sandbox acquirer",
         [
             f"{bin_}/gunicorn",
-            "payments.sandbox_acquirer.app:application",
+            "sandbox_acquirer.app:application",
             "--bind",
             f"127.0.0.1:{sandbox_port}",
             "--worker-class",

@@ -29,8 +29,8 @@ from config.platform.merchants.services import merchant_create
 from config.platform.outbox import engine as outbox
 from config.platform.outbox.models import OutboxMessage, OutboxStatus
 from payments.processors import get_processor
-from payments.sandbox_acquirer.app import create_app
-from payments.sandbox_acquirer.server import make_server
+from sandbox_acquirer.app import create_app
+from sandbox_acquirer.server import make_server
 
 pytest_plugins = ["tests.operators"]
 

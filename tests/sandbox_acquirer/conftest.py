@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from payments.sandbox_acquirer.app import create_app
-from payments.sandbox_acquirer.server import make_server
+from sandbox_acquirer.app import create_app
+from sandbox_acquirer.server import make_server
 
 API_KEY = "test_sandbox_key"
 #: How long tok_timeout sleeps in these tests (seconds).

@@ -42,7 +42,7 @@ def gunicorn_api(tmp_path: Path) -> Iterator[Api]:
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--workers", "3", "--worker-class", "gthread", "--threads", "4",
-         "--bind", f"127.0.0.1:{port}", "--chdir", str(REPO_ROOT), "payments.sandbox_acquirer.app:application"],
+         "--bind", f"127.0.0.1:{port}", "--chdir", str(REPO_ROOT), "sandbox_acquirer.app:application"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from payments.sandbox_acquirer import app as app_module
-from payments.sandbox_acquirer.store import datetime_to_micros
+from sandbox_acquirer import resources
+from sandbox_acquirer.store import datetime_to_micros
 
 from .conftest import Api
 
@@ -38,7 +38,7 @@ def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
             moment = start + timedelta(seconds=next(ticks))
         return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), datetime_to_micros(moment)
 
-    monkeypatch.setattr(app_module, "utc_now", utc_now)
+    monkeypatch.setattr(resources, "utc_now", utc_now)  # the handlers that stamp rows look it up there
 
 
 def _day(created_at: str) -> str:

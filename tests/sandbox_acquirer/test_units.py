@@ -10,8 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from payments.sandbox_acquirer import cards, money, report
-from payments.sandbox_acquirer.store import Store, datetime_to_micros
+from sandbox_acquirer import cards, money, report
+from sandbox_acquirer.store import Store, datetime_to_micros
 
 PACKAGE = pathlib.Path(money.__file__).parent
 
@@ -177,7 +177,7 @@ def test_app_module_import_has_no_side_effects(tmp_path: pathlib.Path, monkeypat
     import importlib
 
     monkeypatch.chdir(tmp_path)
-    module = importlib.import_module("payments.sandbox_acquirer.app")
+    module = importlib.import_module("sandbox_acquirer.app")
     importlib.reload(module)
     assert not (tmp_path / ".data").exists()
     monkeypatch.setenv("SANDBOX_ACQUIRER_SLOW_SECONDS", "0.25")

@@ -1,7 +1,7 @@
 """Settlement details report (the layout of Adyen's "Settlement details report") as CSV.
 
 Pure functions: the caller passes the day's captures and refunds (see
-:meth:`payments.sandbox_acquirer.store.Session.settlement_entries`) and gets CSV bytes back.
+:meth:`sandbox_acquirer.store.Session.settlement_entries`) and gets CSV bytes back.
 All maths is on ``int`` minor units; amounts are rendered in major units with the currency's
 ISO 4217 exponent, without floats.
 """

@@ -1,7 +1,7 @@
 """Run the sandbox acquirer on a threaded wsgiref server.
 
-``python -m payments.sandbox_acquirer [--host 127.0.0.1] [--port 8001] [--db PATH]``; the other
-settings come from the environment (see ``payments.sandbox_acquirer.app``).
+``python -m sandbox_acquirer [--host 127.0.0.1] [--port 8001] [--db PATH]``; the other
+settings come from the environment (see ``sandbox_acquirer.app``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from .server import make_server
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``), serve until interrupted, return the exit status.
     ``--db`` overrides ``SANDBOX_ACQUIRER_DB``."""
-    parser = argparse.ArgumentParser(prog="python -m payments.sandbox_acquirer", description="Sandbox acquirer")
+    parser = argparse.ArgumentParser(prog="python -m sandbox_acquirer", description="Sandbox acquirer")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8001, help="port to bind (default 8001)")
     parser.add_argument(

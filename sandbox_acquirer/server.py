@@ -1,7 +1,7 @@
 """A small threaded HTTP server for the sandbox acquirer (stdlib ``wsgiref``).
 
-Used by ``python -m payments.sandbox_acquirer`` and by the tests. For anything busier, run
-``gunicorn payments.sandbox_acquirer.app:application`` instead.
+Used by ``python -m sandbox_acquirer`` and by the tests. For anything busier, run
+``gunicorn sandbox_acquirer.app:application`` instead.
 """
 
 from __future__ import annotations

@@ -3,6 +3,6 @@
 A stdlib WSGI application (plus ``iso4217``) with its own SQLite storage. It imports nothing from
 Django or from Clearhouse; Clearhouse talks to it only over HTTP. See ``docs/sandbox-acquirer.md``.
 
-Run it with ``gunicorn payments.sandbox_acquirer.app:application`` or
-``python -m payments.sandbox_acquirer --port 8001``.
+Run it with ``gunicorn sandbox_acquirer.app:application`` or
+``python -m sandbox_acquirer --port 8001``.
 """
