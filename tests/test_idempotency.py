@@ -233,13 +233,24 @@ def test_keys_are_scoped_to_the_mode(api: MerchantClient):
     assert live_response.json()["livemode"] is True and not live_response.has_header("Idempotent-Replayed")
 
 
-def test_an_error_once_the_request_started_is_stored_and_replayed(api: MerchantClient, other_api: MerchantClient):
+#: The two roads: one transaction (a new key, no `Prefer: wait`), or step by step (the key row is stored first).
+ROADS = pytest.mark.parametrize("prefer", [{}, {"HTTP_PREFER": "wait=1"}], ids=["one-step", "step-by-step"])
+
+
+@ROADS
+def test_an_error_once_the_request_started_is_stored_and_replayed(
+    api: MerchantClient, other_api: MerchantClient, prefer: dict
+):
     payment_id = other_api.post("/v1/payments", payment_body()).json()["id"]
-    first = api.post(f"/v1/payments/{payment_id}/capture", key="not-mine")
-    assert first.status_code == 404
-    again = api.post(f"/v1/payments/{payment_id}/capture", key="not-mine")
+    first = api.post(f"/v1/payments/{payment_id}/capture", key="not-mine", **prefer)
+    assert first.status_code == 404 and first["Content-Type"] == "application/problem+json"
+    again = api.post(f"/v1/payments/{payment_id}/capture", key="not-mine", **prefer)
     assert again.content == first.content and again["Idempotent-Replayed"] == "true"
-    assert IdempotencyKey.objects.get(key="not-mine").response_status == 404
+    record = IdempotencyKey.objects.get(key="not-mine")
+    assert (record.recovery_point, record.response_status, record.locked_until) == ("finished", 404, None)
+    assert bytes(record.response_body) == first.content
+    flush_redis()  # the database answers the same bytes
+    assert api.post(f"/v1/payments/{payment_id}/capture", key="not-mine", **prefer).content == first.content
 
 
 def test_invalid_input_found_by_the_service_stores_nothing(api: MerchantClient, settings):
@@ -249,6 +260,37 @@ def test_invalid_input_found_by_the_service_stores_nothing(api: MerchantClient, 
     assert not IdempotencyKey.objects.filter(key="wh").exists()
     fixed = api.post("/v1/webhook_endpoints", {"url": "https://example.com/h", "enabled_events": ["*"]}, key="wh")
     assert fixed.status_code == 201
+
+
+@ROADS
+def test_invalid_input_found_by_the_service_frees_the_key_on_either_road(
+    api: MerchantClient, monkeypatch: pytest.MonkeyPatch, prefer: dict
+):
+    """A ValidationProblem or DRF ValidationError raised by the work stores nothing, also when the key row was
+    stored before the work ran (`Prefer: wait`): the same key may be used again with a fixed request."""
+    from rest_framework.exceptions import ValidationError
+
+    from config.platform.http.problems import ValidationProblem
+
+    real = services.payment_create
+    refusals = [
+        ValidationProblem([{"field": "amount", "code": "invalid", "detail": "No."}]),
+        ValidationError({"amount": ["No."]}),
+    ]
+
+    def refusing(**kwargs):
+        if refusals:
+            raise refusals.pop(0)
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "payment_create", refusing)
+    for _ in range(2):
+        refused = api.post("/v1/payments", payment_body(), key="refused", **prefer)
+        assert refused.status_code == 400 and refused.json()["errors"][0]["field"] == "amount"
+        assert not IdempotencyKey.objects.filter(key="refused").exists()
+    accepted = api.post("/v1/payments", payment_body(), key="refused")
+    assert accepted.status_code == 202 and not accepted.has_header("Idempotent-Replayed")
+    assert Payment.objects.count() == 1
 
 
 def test_an_unexpected_error_stores_nothing_and_frees_the_key(api: MerchantClient, monkeypatch: pytest.MonkeyPatch):
@@ -296,48 +338,6 @@ def test_the_reaper_keeps_a_key_whose_request_is_still_running(api: MerchantClie
         created_at=timezone.now() - timedelta(days=2), locked_until=timezone.now() + timedelta(seconds=30)
     )
     assert storage.idempotency_keys_reap() == 0
-
-
-def test_the_one_step_decorator_keeps_the_same_promises(api: MerchantClient):
-    """`idempotent` (for views with no object to reload): replay, 422, and nothing stored for invalid input."""
-    from rest_framework.response import Response
-    from rest_framework.test import APIRequestFactory, force_authenticate
-
-    from config.platform.http.base import MerchantAPIView
-    from config.platform.merchants.authentication import MerchantPrincipal
-    from payments.api.serializers import PaymentCreateSerializer
-    from payments.representations import payment_to_dict
-
-    class OneStep(MerchantAPIView):
-        @idempotency.idempotent
-        def post(self, request):
-            serializer = PaymentCreateSerializer(data=request.data)
-            serializer.is_valid(raise_exception=True)
-            data = serializer.validated_data
-            payment = services.payment_create(
-                merchant=request.user.merchant,
-                mode=request.user.mode,
-                amount=data["amount"],
-                currency=data["currency"],
-                payment_method=data["payment_method"],
-            )
-            return Response(payment_to_dict(payment), status=202)
-
-    principal = MerchantPrincipal(merchant=api.merchant, mode="test", api_key_id="key_x")
-
-    def call(body: dict, key: str):
-        request = APIRequestFactory().post("/v1/one-step", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
-        force_authenticate(request, user=principal)
-        response = OneStep.as_view()(request)
-        return response
-
-    first = call(payment_body(), "one")
-    again = call(payment_body(), "one")
-    assert first.status_code == 202 and again.content == first.content and again["Idempotent-Replayed"] == "true"
-    assert call(payment_body(amount=5), "one").status_code == 422
-    invalid = call(payment_body(amount="x"), "two")
-    assert invalid.status_code == 400 and not IdempotencyKey.objects.filter(key="two").exists()
-    assert Payment.objects.count() == 1
 
 
 def test_a_new_key_without_prefer_wait_stores_key_work_and_answer_in_one_step(api: MerchantClient):
