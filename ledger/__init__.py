@@ -1,4 +1,5 @@
-"""Double-entry ledger: accounts, immutable ledger transactions and their entries, two-phase holds, stored
+"""Double-entry ledger: accounts, immutable ledger transactions and their entries, two-phase pending
+transactions, stored
 (sharded) balances, a SHA-256 hash chain and `ledger_verify` (docs/ledger.md).
 
 The ledger knows nothing about payments or merchants: owners and references are opaque strings chosen by the

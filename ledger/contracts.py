@@ -27,7 +27,8 @@ class AccountType(StrEnum):
 class AccountPurpose(StrEnum):
     """The standard accounts (docs/ledger.md has the chart of accounts).
 
-    Per merchant and currency: `pending` (captured, not yet settled; holds show in its pending balance),
+    Per merchant and currency: `pending` (captured, not yet settled; authorizations' pending ledger transactions
+    show in its pending balance),
     `available` (settled, payable), `reserve` (withheld). Per platform and currency: `processor_receivable`,
     `fees` (revenue), `processor_fees` (expense), `refunds_clearing`, `payouts_clearing`.
     """
@@ -91,8 +92,9 @@ class Leg:
 class Balance:
     """An account's balances in minor units, on the account's normal side (positive = normal).
 
-    `posted`: settled movements. `pending`: open holds. `available`: `posted` minus outgoing holds
-    (holds that would reduce the balance), the amount that can be spent.
+    `posted`: settled movements. `pending`: open pending ledger transactions (two-phase, not yet posted or voided).
+    `available`: `posted` minus outgoing pending amounts (those that would reduce the balance), the amount that can
+    be spent.
     """
 
     currency: str

@@ -1,8 +1,9 @@
 """Ledger tables: accounts, ledger transactions, entries. Rows are append-only (PostgreSQL triggers enforce it).
 
-Entries follow TigerBeetle's two-phase model. Each entry has a side (debit/credit), a phase (`pending` for holds,
-else posted) and an amount in minor units. A hold's entries are pending; resolving the hold (post or void) adds
-pending entries with the negated amounts, which releases it, plus posted entries for what is captured. Balances
+Entries follow TigerBeetle's two-phase model. Each entry has a side (debit/credit), a phase (`pending` for
+pending ledger transactions, else posted) and an amount in minor units. A pending transaction's entries are
+pending; resolving it (post or void) adds pending entries with the negated amounts, which releases it, plus posted
+entries for what is captured. Balances
 are plain sums over entries; the database keeps them in `ledger_balance` rows (sharded for platform accounts, so
 no row is hot), and `ledger_verify` re-derives them from the entries. Ledger transactions are chained by SHA-256
 hashes in `ledger_seal`, written by a periodic sealer, never in the posting path (docs/ledger.md).
@@ -49,8 +50,9 @@ class Account(models.Model):
 class LedgerTransaction(models.Model):
     """An immutable ledger transaction: why (`code`), about what (`reference`), and two or more entries.
 
-    `kind` is `posted` (plain), `pending` (a hold), `post_pending` or `void_pending` (resolves `pending_of`).
-    `pending_of` is unique, so a hold resolves at most once, whatever the callers do.
+    `kind` is `posted` (plain), `pending` (two-phase, not yet resolved), `post_pending` or `void_pending`
+    (resolves `pending_of`). `pending_of` is unique, so a pending transaction resolves at most once, whatever the
+    callers do.
     `reverses` points a correcting ledger transaction at the one it reverses; it is unique (reversed once).
     `idempotency_key` is unique, so the same business step never posts twice.
     """
@@ -115,8 +117,8 @@ class LedgerTransaction(models.Model):
 class Entry(models.Model):
     """One debit or credit of a ledger transaction, in integer minor units.
 
-    `amount` is positive, except on the pending entries that release a hold, which carry the hold's amount
-    negated. Within a ledger transaction, debits equal credits per currency and phase (checked at commit).
+    `amount` is positive, except on the pending entries that release a pending transaction, which carry its
+    amount negated. Within a ledger transaction, debits equal credits per currency and phase (checked at commit).
     """
 
     transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="entries")

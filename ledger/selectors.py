@@ -57,7 +57,7 @@ def balance_get(*, ref: AccountRef) -> Balance:
     """Balances of one account in minor units, on its normal side (zeros when the account was never used).
 
     `posted`: posted credits − debits (credit-normal) or debits − credits (debit-normal).
-    `pending`: the same over open holds. `available`: `posted` minus outgoing holds.
+    `pending`: the same over open pending transactions. `available`: `posted` minus outgoing pending amounts.
     Read from the stored balance rows (one per shard): exact as of the query's snapshot.
     """
     account = Account.objects.filter(owner=ref.owner, purpose=ref.purpose, currency=ref.currency).first()
@@ -80,8 +80,8 @@ def transactions_for_reference(*, reference: str) -> list[LedgerTransaction]:
     )
 
 
-def hold_for_reference(*, reference: str, code: str) -> LedgerTransaction | None:
-    """The hold (pending ledger transaction) with `code` recorded for `reference`, or None."""
+def pending_for_reference(*, reference: str, code: str) -> LedgerTransaction | None:
+    """The pending ledger transaction with `code` recorded for `reference`, or None."""
     return (
         LedgerTransaction.objects.filter(reference=reference, code=code, kind=LedgerTransaction.Kind.PENDING)
         .order_by("id")

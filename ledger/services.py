@@ -1,4 +1,5 @@
-"""Ledger write services: open accounts, post ledger transactions, create and resolve holds, reverse, seal, verify.
+"""Ledger write services: open accounts, post ledger transactions, create and resolve pending transactions,
+reverse, seal, verify.
 
 Callers pass `AccountRef`/`Leg` values (ledger.contracts), never ledger models. Every posting service runs inside
 the caller's database transaction when there is one (so a payment's state change and its ledger transaction
@@ -288,7 +289,7 @@ def _add(balance: AccountBalance, *, side: Side, pending: bool, amount: int) -> 
 
 
 def _available(account: Account, rows: Sequence[AccountBalance]) -> int:
-    """`posted` minus outgoing holds, on the account's normal side (as ledger.selectors computes it)."""
+    """`posted` minus outgoing pending amounts, on the account's normal side (as ledger.selectors computes it)."""
     pd = sum(r.posted_debits for r in rows)
     pc = sum(r.posted_credits for r in rows)
     hd = sum(r.pending_debits for r in rows)
@@ -316,7 +317,8 @@ def _write(
     Idempotency rests on the unique indexes, not on a look-up first (one round trip less per posting): when the
     key exists (a retry, or a concurrent posting that won), the savepoint is rolled back and the existing ledger
     transaction is replayed (returned if its content is the same, IdempotencyConflict if not); otherwise
-    `on_conflict` may turn the violation into a domain error (a hold already resolved, a reversal repeated).
+    `on_conflict` may turn the violation into a domain error (a pending transaction already resolved, a reversal
+    repeated).
     """
     try:
         with transaction.atomic():
@@ -396,7 +398,7 @@ def transaction_post(
     )
 
 
-def hold_create(
+def pending_create(
     *,
     code: str,
     reference: str,
@@ -407,13 +409,14 @@ def hold_create(
     description: str = "",
     no_overdraft: Sequence[AccountRef] = (),
 ) -> LedgerTransaction:
-    """Create a hold: a pending ledger transaction of `amount` minor units from `credit` to `debit`.
+    """Create a pending ledger transaction (the first phase of a two-phase transfer) of `amount` minor units from
+    `credit` to `debit`.
 
-    It moves nothing posted; it shows in the pending balances of both accounts until `hold_post` or `hold_void`
-    resolves it (TigerBeetle's two-phase transfer), and reduces the available balance of the account it would
-    take from (`debit` when that is a credit-normal account, `credit` when debit-normal). `no_overdraft` names
-    accounts whose available balance the hold may not take below zero (locked and checked as in
-    `transaction_post`). Raises InvalidAmount, UnbalancedTransaction, InsufficientFunds or IdempotencyConflict.
+    It moves nothing posted; it shows in the pending balances of both accounts until `pending_post` or
+    `pending_void` resolves it (TigerBeetle's two-phase transfer), and reduces the available balance of the account
+    it would take from (`debit` when that is a credit-normal account, `credit` when debit-normal). `no_overdraft`
+    names accounts whose available balance the pending transaction may not take below zero (locked and checked as
+    in `transaction_post`). Raises InvalidAmount, UnbalancedTransaction, InsufficientFunds or IdempotencyConflict.
     """
     legs = [Leg(account=debit, side=Side.DEBIT, amount=amount), Leg(account=credit, side=Side.CREDIT, amount=amount)]
     _check_legs(legs)
@@ -429,10 +432,10 @@ def hold_create(
     )
 
 
-def _hold_entries(hold: LedgerTransaction) -> list[Entry]:
-    if hold.kind != LedgerTransaction.Kind.PENDING:
-        raise NotAHold(f"ledger transaction {hold.pk} is not a hold")
-    return list(hold.entries.select_related("account").order_by("id"))
+def _pending_entries(pending: LedgerTransaction) -> list[Entry]:
+    if pending.kind != LedgerTransaction.Kind.PENDING:
+        raise NotAHold(f"ledger transaction {pending.pk} is not a hold")
+    return list(pending.entries.select_related("account").order_by("id"))
 
 
 def _ref(entry: Entry) -> AccountRef:
@@ -440,19 +443,19 @@ def _ref(entry: Entry) -> AccountRef:
 
 
 def _resolve(
-    *, hold: LedgerTransaction, kind: str, code: str, reference: str, idempotency_key: str, amount: int
+    *, pending: LedgerTransaction, kind: str, code: str, reference: str, idempotency_key: str, amount: int
 ) -> LedgerTransaction:
-    hold_entries = _hold_entries(hold)
-    held = hold_entries[0].amount
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0 or amount > held:
-        raise HoldAmountExceeded(f"cannot post {amount!r} of a hold of {held}")
-    entries: list[_EntrySpec] = [(_ref(e), Side(e.side), True, -e.amount) for e in hold_entries]
+    pending_entries = _pending_entries(pending)
+    pending_amount = pending_entries[0].amount
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0 or amount > pending_amount:
+        raise HoldAmountExceeded(f"cannot post {amount!r} of a hold of {pending_amount}")
+    entries: list[_EntrySpec] = [(_ref(e), Side(e.side), True, -e.amount) for e in pending_entries]
     if amount:
-        entries += [(_ref(e), Side(e.side), False, amount) for e in hold_entries]
+        entries += [(_ref(e), Side(e.side), False, amount) for e in pending_entries]
 
     def already_resolved() -> None:
-        if LedgerTransaction.objects.filter(pending_of=hold).exists():
-            raise HoldAlreadyResolved(f"hold {hold.pk} is already resolved")
+        if LedgerTransaction.objects.filter(pending_of=pending).exists():
+            raise HoldAlreadyResolved(f"hold {pending.pk} is already resolved")
 
     return _write(
         code=code,
@@ -460,22 +463,24 @@ def _resolve(
         reference=reference,
         idempotency_key=idempotency_key,
         entries=entries,
-        pending_of=hold,
+        pending_of=pending,
         on_conflict=already_resolved,
     )
 
 
-def hold_post(
-    *, hold: LedgerTransaction, amount: int, code: str, reference: str, idempotency_key: str
+def pending_post(
+    *, pending: LedgerTransaction, amount: int, code: str, reference: str, idempotency_key: str
 ) -> LedgerTransaction:
-    """Post `amount` minor units (0 … the held amount) of `hold` and release the rest, in one ledger transaction.
+    """Post `amount` minor units (0 … the pending amount) of the `pending` ledger transaction and release the rest,
+    in one ledger transaction (kind `post_pending`).
 
-    Raises HoldAlreadyResolved when the hold was already posted or voided under another idempotency key (the
-    unique `pending_of` decides races), HoldAmountExceeded when `amount` is negative or above the held amount,
-    NotAHold for a non-pending one, IdempotencyConflict when the key was used with other content.
+    Raises HoldAlreadyResolved when the pending transaction was already posted or voided under another idempotency
+    key (the unique `pending_of` decides races), HoldAmountExceeded when `amount` is negative or above the pending
+    amount, NotAHold for a transaction that is not pending, IdempotencyConflict when the key was used with other
+    content.
     """
     return _resolve(
-        hold=hold,
+        pending=pending,
         kind=LedgerTransaction.Kind.POST_PENDING,
         code=code,
         reference=reference,
@@ -484,14 +489,15 @@ def hold_post(
     )
 
 
-def hold_void(*, hold: LedgerTransaction, code: str, reference: str, idempotency_key: str) -> LedgerTransaction:
-    """Release `hold` entirely (void or expiry); nothing is posted.
+def pending_void(*, pending: LedgerTransaction, code: str, reference: str, idempotency_key: str) -> LedgerTransaction:
+    """Release the `pending` ledger transaction entirely (void or expiry; kind `void_pending`); nothing is posted.
 
-    Raises HoldAlreadyResolved when the hold was already posted or voided under another idempotency key,
-    NotAHold for a non-pending one, IdempotencyConflict when the key was used with other content.
+    Raises HoldAlreadyResolved when the pending transaction was already posted or voided under another idempotency
+    key, NotAHold for a transaction that is not pending, IdempotencyConflict when the key was used with other
+    content.
     """
     return _resolve(
-        hold=hold,
+        pending=pending,
         kind=LedgerTransaction.Kind.VOID_PENDING,
         code=code,
         reference=reference,
@@ -512,7 +518,7 @@ def transaction_reverse(
     """Correct a mistake: post a new ledger transaction with `original`'s posted entries on the opposite sides,
     pointing to it (`reverses`). Nothing is edited; the original stays as it was.
 
-    `reference` defaults to the original's. A hold cannot be reversed (void it), nor can a ledger transaction
+    `reference` defaults to the original's. A pending transaction cannot be reversed (void it), nor can one
     that moved nothing posted (a void); each is reversed at most once (a unique constraint decides races).
     Raises NotReversible, InsufficientFunds (with `no_overdraft`) or IdempotencyConflict.
     """

@@ -2,10 +2,10 @@
 
 | step | ledger code | kind | debit | credit |
 |---|---|---|---|---|
-| authorized | `authorization_hold` | hold (pending) | platform processor_receivable | merchant pending |
-| captured (c ≤ held) | `capture` | posts c of the hold, releases the rest | processor_receivable | merchant pending |
-| voided | `void_release` | voids the hold | — | — |
-| expired (uncaptured hold lapsed) | `expiry_release` | voids the hold | — | — |
+| authorized (a) | `authorization_hold` | pending | platform processor_receivable | merchant pending |
+| captured (c ≤ a) | `capture` | post_pending: c posted, a − c released | processor_receivable | merchant pending |
+| voided | `void_release` | void_pending: a released | — | — |
+| expired (not captured in time) | `expiry_release` | void_pending: a released | — | — |
 | refund succeeded (r) | `refund` | posted | merchant pending | processor_receivable |
 | failed (declined), refund failed | nothing | — | — | — |
 
@@ -24,7 +24,9 @@ from ledger.contracts import AccountPurpose, AccountRef, Leg, Side
 from ledger.models import LedgerTransaction
 from payments.models import Payment, Refund
 
-HOLD_CODE = "authorization_hold"
+#: The code of an authorization's pending ledger transaction (a stored string: it stays `authorization_hold`, the
+#: issuer's authorization hold it mirrors).
+AUTHORIZATION_PENDING_CODE = "authorization_hold"
 
 
 def merchant_owner(*, merchant_id: str, mode: str) -> str:
@@ -52,29 +54,32 @@ def _refs(payment: Payment) -> tuple[AccountRef, AccountRef]:
 
 
 def post_authorization(payment: Payment) -> LedgerTransaction:
-    """Hold the authorized amount: a pending ledger transaction (idempotent per payment)."""
+    """Record the authorized amount as a pending ledger transaction (idempotent per payment)."""
     receivable, merchant_pending = _refs(payment)
-    return ledger_services.hold_create(
-        code=HOLD_CODE,
+    return ledger_services.pending_create(
+        code=AUTHORIZATION_PENDING_CODE,
         reference=payment.ledger_reference,
-        idempotency_key=f"{payment.id}:{HOLD_CODE}",
+        idempotency_key=f"{payment.id}:{AUTHORIZATION_PENDING_CODE}",
         debit=receivable,
         credit=merchant_pending,
         amount=payment.amount,
     )
 
 
-def _hold(payment: Payment) -> LedgerTransaction:
-    hold = ledger_selectors.hold_for_reference(reference=payment.ledger_reference, code=HOLD_CODE)
-    if hold is None:
+def _authorization_pending(payment: Payment) -> LedgerTransaction:
+    pending = ledger_selectors.pending_for_reference(
+        reference=payment.ledger_reference, code=AUTHORIZATION_PENDING_CODE
+    )
+    if pending is None:
         raise LookupError(f"payment {payment.id} has no authorization hold in the ledger")
-    return hold
+    return pending
 
 
 def post_capture(payment: Payment, *, amount: int) -> LedgerTransaction:
-    """Post `amount` minor units of the hold and release the remainder (idempotent per payment)."""
-    return ledger_services.hold_post(
-        hold=_hold(payment),
+    """Post `amount` minor units of the authorization's pending transaction and release the remainder (idempotent
+    per payment)."""
+    return ledger_services.pending_post(
+        pending=_authorization_pending(payment),
         amount=amount,
         code="capture",
         reference=payment.ledger_reference,
@@ -83,9 +88,9 @@ def post_capture(payment: Payment, *, amount: int) -> LedgerTransaction:
 
 
 def post_void(payment: Payment) -> LedgerTransaction:
-    """Release the whole hold (idempotent per payment)."""
-    return ledger_services.hold_void(
-        hold=_hold(payment),
+    """Release the whole authorization's pending transaction (idempotent per payment)."""
+    return ledger_services.pending_void(
+        pending=_authorization_pending(payment),
         code="void_release",
         reference=payment.ledger_reference,
         idempotency_key=f"{payment.id}:void_release",
@@ -93,9 +98,9 @@ def post_void(payment: Payment) -> LedgerTransaction:
 
 
 def post_expiry_release(payment: Payment) -> LedgerTransaction:
-    """Release the whole hold of an expired authorization (idempotent per payment)."""
-    return ledger_services.hold_void(
-        hold=_hold(payment),
+    """Release the whole pending transaction of an expired authorization (idempotent per payment)."""
+    return ledger_services.pending_void(
+        pending=_authorization_pending(payment),
         code="expiry_release",
         reference=payment.ledger_reference,
         idempotency_key=f"{payment.id}:expiry_release",

@@ -51,9 +51,9 @@ def tamper(sql: str, params: list[object] | None = None) -> None:
         cursor.execute(sql, params)
 
 
-def hold(amount: int = 1000, key: str = "p1", merchant: AccountRef = MERCHANT) -> LedgerTransaction:
+def pending(amount: int = 1000, key: str = "p1", merchant: AccountRef = MERCHANT) -> LedgerTransaction:
     with transaction.atomic():
-        return services.hold_create(
+        return services.pending_create(
             code="authorization_hold",
             reference=f"payment:{key}",
             idempotency_key=f"{key}:hold",
@@ -65,8 +65,8 @@ def hold(amount: int = 1000, key: str = "p1", merchant: AccountRef = MERCHANT) -
 
 def capture(h: LedgerTransaction, amount: int, key: str = "p1") -> LedgerTransaction:
     with transaction.atomic():
-        return services.hold_post(
-            hold=h, amount=amount, code="capture", reference=f"payment:{key}", idempotency_key=f"{key}:capture"
+        return services.pending_post(
+            pending=h, amount=amount, code="capture", reference=f"payment:{key}", idempotency_key=f"{key}:capture"
         )
 
 
@@ -84,38 +84,38 @@ def settle(amount: int, key: str = "s1") -> LedgerTransaction:
 
 
 def _unbalance() -> tuple[int, str]:
-    h = hold()
+    h = pending()
     tamper("UPDATE ledger_entry SET amount = 999 WHERE transaction_id = %s AND side = 'debit'", [h.pk])
     return h.pk, "balanced"
 
 
 def _single_entry() -> tuple[int, str]:
-    h = hold()
+    h = pending()
     tamper("DELETE FROM ledger_entry WHERE transaction_id = %s AND side = 'credit'", [h.pk])
     return h.pk, "two_or_more_entries"
 
 
 def _foreign_currency() -> tuple[int, str]:
-    h = hold()
+    h = pending()
     tamper("UPDATE ledger_entry SET currency = 'USD' WHERE transaction_id = %s", [h.pk])
     return h.pk, "entry_currency"
 
 
-def _resolution_of_a_non_hold() -> tuple[int, str]:
-    h = hold()
+def _resolution_of_a_non_pending() -> tuple[int, str]:
+    h = pending()
     c = capture(h, 400)
     tamper("UPDATE ledger_transaction SET kind = 'posted' WHERE id = %s", [h.pk])
     return c.pk, "holds_resolve_once"
 
 
 def _inexact_release() -> tuple[int, str]:
-    c = capture(hold(), 400)
+    c = capture(pending(), 400)
     tamper("UPDATE ledger_entry SET amount = -900 WHERE transaction_id = %s AND pending", [c.pk])
     return c.pk, "hold_release_exact"
 
 
 def _negative_pending() -> tuple[int, str]:
-    h = hold()
+    h = pending()
     capture(h, 400)
     tamper("UPDATE ledger_entry SET amount = 10 WHERE transaction_id = %s AND pending", [h.pk])
     account = AccountBalance.objects.filter(account__owner=MERCHANT.owner).values_list("account_id", flat=True)[0]
@@ -123,7 +123,7 @@ def _negative_pending() -> tuple[int, str]:
 
 
 def _stored_balance_edited() -> tuple[int, str]:
-    hold()
+    pending()
     account = AccountBalance.objects.filter(account__owner=MERCHANT.owner).values_list("account_id", flat=True)[0]
     tamper("UPDATE ledger_balance SET pending_credits = pending_credits + 1 WHERE account_id = %s", [account])
     return account, "stored_balances"
@@ -168,9 +168,9 @@ TAMPERINGS: dict[str, Callable[[], tuple[int, str]]] = {
     "an entry's amount changed": _unbalance,
     "an entry deleted": _single_entry,
     "an entry's currency changed": _foreign_currency,
-    "a resolved hold turned into a posted transaction": _resolution_of_a_non_hold,
-    "a release that does not release the hold exactly": _inexact_release,
-    "a hold made smaller than its release": _negative_pending,
+    "a resolved pending transaction turned into a posted one": _resolution_of_a_non_pending,
+    "a release that does not release its pending transaction exactly": _inexact_release,
+    "a pending transaction made smaller than its release": _negative_pending,
     "a stored balance edited": _stored_balance_edited,
     "a reversal that does not mirror its original": _reversal_not_a_mirror,
     "a sealed transaction edited consistently": _sealed_transaction_edited,
@@ -230,7 +230,7 @@ def test_rebuilding_the_chain_after_a_verification_run_is_caught_by_the_recorded
 
 @pytest.mark.ledger_tampered
 def test_a_transaction_left_unsealed_past_the_grace_period_fails_verification(settings) -> None:
-    h = hold()
+    h = pending()
     settings.LEDGER_SEAL_GRACE = 0
     code, out = verify()
     assert code == 1 and failed_checks(out) == {"sealed_in_time"}
@@ -239,7 +239,7 @@ def test_a_transaction_left_unsealed_past_the_grace_period_fails_verification(se
 
 
 def test_the_sealer_chains_every_committed_transaction_once_in_order_and_verify_rehashes_them() -> None:
-    h = hold()
+    h = pending()
     c = capture(h, 600)
     first = services.chain_seal()
     assert (first.sealed, first.head_seq) == (2, 2)
@@ -266,11 +266,11 @@ def test_a_transaction_committed_after_a_later_one_was_sealed_is_sealed_in_the_n
 
     @close_connection_after
     def later() -> None:
-        hold(200, "later", merchant=other)
+        pending(200, "later", merchant=other)
         sealed_meanwhile.append(services.chain_seal().sealed)
 
     with transaction.atomic():
-        early = hold(100, "early")  # takes the lower id, but commits after `later` was sealed
+        early = pending(100, "early")  # takes the lower id, but commits after `later` was sealed
         t = threading.Thread(target=later)
         t.start()
         t.join()

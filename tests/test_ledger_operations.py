@@ -149,7 +149,7 @@ def test_ledger_verify_is_green_after_real_payment_traffic_and_red_after_an_edit
         "refund-1", available, AccountRef(owner=platform, purpose=AccountPurpose.REFUNDS_CLEARING, currency="EUR"), 500
     )
     total = LedgerTransaction.objects.count()
-    assert total == 2 * (3 + 3 + 2 + 2) + 3  # per merchant: 3 holds and 3 captures, 2 manual holds, 2 resolutions
+    assert total == 2 * (3 + 3 + 2 + 2) + 3  # per merchant: 3 pending + 3 captures, 2 manual pending + 2 resolutions
 
     green = ledger_verify_process("--seal", "--format", "json")
     assert green.returncode == 0, green.stdout + green.stderr

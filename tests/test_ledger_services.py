@@ -1,5 +1,6 @@
 """§1–§2 Ledger services: ISO 4217 minor units, idempotency that refuses different content, reversals that
-correct without editing, stored balances (sharded for the platform, one row for a merchant), two-phase holds.
+correct without editing, stored balances (sharded for the platform, one row for a merchant), two-phase pending
+transactions.
 """
 
 from __future__ import annotations
@@ -69,9 +70,9 @@ def test_reusing_an_idempotency_key_with_different_content_is_an_error_not_a_sec
     assert selectors.balance_get(ref=AVAILABLE).posted == 500
 
 
-def test_capturing_a_hold_again_under_its_key_with_another_amount_is_an_idempotency_conflict() -> None:
+def test_capturing_a_pending_transaction_again_under_its_key_with_another_amount_is_an_idempotency_conflict() -> None:
     with transaction.atomic():
-        hold = services.hold_create(
+        pending = services.pending_create(
             code="authorization_hold",
             reference="p",
             idempotency_key="p:h",
@@ -79,12 +80,12 @@ def test_capturing_a_hold_again_under_its_key_with_another_amount_is_an_idempote
             credit=MERCHANT,
             amount=900,
         )
-        services.hold_post(hold=hold, amount=600, code="capture", reference="p", idempotency_key="p:c")
+        services.pending_post(pending=pending, amount=600, code="capture", reference="p", idempotency_key="p:c")
     with pytest.raises(IdempotencyConflict), transaction.atomic():
-        services.hold_post(hold=hold, amount=700, code="capture", reference="p", idempotency_key="p:c")
+        services.pending_post(pending=pending, amount=700, code="capture", reference="p", idempotency_key="p:c")
     with pytest.raises(NotAHold), transaction.atomic():
-        services.hold_void(
-            hold=LedgerTransaction.objects.get(idempotency_key="p:c"), code="v", reference="p", idempotency_key="p:v"
+        services.pending_void(
+            pending=LedgerTransaction.objects.get(idempotency_key="p:c"), code="v", reference="p", idempotency_key="p:v"
         )
     assert selectors.balance_get(ref=MERCHANT).posted == 600
 
@@ -106,9 +107,9 @@ def test_a_reversal_corrects_a_posting_with_a_new_transaction_pointing_to_it_and
         assert services.transaction_reverse(original=original, idempotency_key="s1:reversal").pk == reversal.pk
 
 
-def test_holds_and_voids_cannot_be_reversed() -> None:
+def test_pending_transactions_and_voids_cannot_be_reversed() -> None:
     with transaction.atomic():
-        hold = services.hold_create(
+        pending = services.pending_create(
             code="authorization_hold",
             reference="p",
             idempotency_key="p:h",
@@ -116,8 +117,8 @@ def test_holds_and_voids_cannot_be_reversed() -> None:
             credit=MERCHANT,
             amount=900,
         )
-        void = services.hold_void(hold=hold, code="void_release", reference="p", idempotency_key="p:v")
-    for txn in (hold, void):
+        void = services.pending_void(pending=pending, code="void_release", reference="p", idempotency_key="p:v")
+    for txn in (pending, void):
         with pytest.raises(NotReversible), transaction.atomic():
             services.transaction_reverse(original=txn, idempotency_key=f"r{txn.pk}")
 
