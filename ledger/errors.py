@@ -45,3 +45,8 @@ class IdempotencyConflict(LedgerError):
 
 class NotReversible(LedgerError):
     """The ledger transaction cannot be reversed: a pending one (void it instead), or one that was already reversed."""
+
+
+class TransactionNotFound(LedgerError, LookupError):
+    """No ledger transaction has the idempotency key a caller named (the pending transaction of `pending_post` or
+    `pending_void`, the original of `transaction_reverse`)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pgtrigger
 from django.db import models
 
-from ledger.contracts import AccountPurpose, AccountType, Side
+from ledger.contracts import AccountPurpose, AccountType, Side, TransactionKind
 
 
 class Account(models.Model):
@@ -58,10 +58,10 @@ class LedgerTransaction(models.Model):
     """
 
     class Kind(models.TextChoices):
-        POSTED = "posted"
-        PENDING = "pending"
-        POST_PENDING = "post_pending"
-        VOID_PENDING = "void_pending"
+        POSTED = TransactionKind.POSTED.value
+        PENDING = TransactionKind.PENDING.value
+        POST_PENDING = TransactionKind.POST_PENDING.value
+        VOID_PENDING = TransactionKind.VOID_PENDING.value
 
     code = models.CharField(max_length=32)
     kind = models.CharField(max_length=16, choices=Kind.choices)

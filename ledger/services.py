@@ -1,10 +1,12 @@
 """Ledger write services: open accounts, post ledger transactions, create and resolve pending transactions,
 reverse, seal, verify.
 
-Callers pass `AccountRef`/`Leg` values (ledger.contracts), never ledger models. Every posting service runs inside
-the caller's database transaction when there is one (so a payment's state change and its ledger transaction
-commit together) and is idempotent on `idempotency_key`: posting the same key again with the same content returns
-the existing ledger transaction and writes nothing; the same key with different content raises
+Callers pass `AccountRef`/`Leg` values and idempotency keys, and get `TransactionRecord`/`AccountRecord` values
+back (ledger.contracts), never ledger models; a pending transaction to resolve, or a ledger transaction to
+reverse, is named by its idempotency key and looked up here. Every posting service runs inside the caller's
+database transaction when there is one (so a payment's state change and its ledger transaction commit together)
+and is idempotent on `idempotency_key`: posting the same key again with the same content returns the existing
+ledger transaction (the same record) and writes nothing; the same key with different content raises
 IdempotencyConflict (TigerBeetle's rule for transfer ids).
 
 Concurrency (docs/ledger.md, "No hot rows"): a posting locks only the balance rows it changes, through the
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -34,11 +35,15 @@ from ledger.contracts import (
     ACCOUNT_TYPES,
     MERCHANT_PURPOSES,
     AccountPurpose,
+    AccountRecord,
     AccountRef,
     AccountType,
+    CheckReport,
     Leg,
     SealReport,
     Side,
+    TransactionRecord,
+    VerificationOutcome,
     VerificationSummary,
 )
 from ledger.errors import (
@@ -49,9 +54,11 @@ from ledger.errors import (
     InvalidAmount,
     NotAHold,
     NotReversible,
+    TransactionNotFound,
     UnbalancedTransaction,
 )
 from ledger.models import Account, AccountBalance, Entry, LedgerSeal, LedgerTransaction, VerificationRun
+from ledger.records import account_record, transaction_record
 
 #: The largest amount of one entry, in minor units (PostgreSQL bigint; far above any card amount).
 MAX_AMOUNT = 10**15
@@ -107,13 +114,17 @@ def default_balance_shards(purpose: AccountPurpose | str) -> int:
     return int(getattr(settings, "LEDGER_BALANCE_SHARDS", 16))
 
 
-def account_get_or_create(*, ref: AccountRef, balance_shards: int | None = None) -> Account:
+def account_get_or_create(*, ref: AccountRef, balance_shards: int | None = None) -> AccountRecord:
     """Return the standard account named by `ref`, opening it (with its balance rows) on first use.
 
     Safe under concurrency (a unique constraint decides the race). `balance_shards` overrides the default
     (`default_balance_shards`) for a new account only; an existing account keeps its own.
     Raises InvalidAmount for an invalid currency, ValueError for an unknown purpose or a shard count below 1.
     """
+    return account_record(_account_get_or_create(ref=ref, balance_shards=balance_shards))
+
+
+def _account_get_or_create(*, ref: AccountRef, balance_shards: int | None = None) -> Account:
     currency_exponent(ref.currency)
     purpose = AccountPurpose(ref.purpose)
     account = Account.objects.filter(owner=ref.owner, purpose=purpose, currency=ref.currency).first()
@@ -170,7 +181,7 @@ def _accounts(refs: Iterable[AccountRef]) -> dict[tuple[str, str, str], Account]
     fetched = {(a.owner, a.purpose, a.currency): a for a in Account.objects.filter(query)}
     for key, ref in wanted.items():
         if key not in found and key not in fetched:
-            fetched[key] = account_get_or_create(ref=ref)
+            fetched[key] = _account_get_or_create(ref=ref)
     transaction.on_commit(lambda: _remember(fetched))
     return found | fetched
 
@@ -201,12 +212,28 @@ def _check_legs(legs: Sequence[Leg]) -> None:
 _EntrySpec = tuple[AccountRef, Side, bool, int]
 
 
+def _lookup(idempotency_key: str) -> tuple[LedgerTransaction, list[Entry]]:
+    """The ledger transaction with `idempotency_key` and its entries (accounts loaded) in id order, in one query.
+
+    Raises TransactionNotFound when there is none (a committed ledger transaction always has entries).
+    """
+    entries = list(
+        Entry.objects.filter(transaction__idempotency_key=idempotency_key)
+        .select_related("transaction", "account")
+        .order_by("id")
+    )
+    if not entries:
+        raise TransactionNotFound(f"no ledger transaction has idempotency key {idempotency_key!r}")
+    return entries[0].transaction, entries
+
+
 def _existing(idempotency_key: str) -> LedgerTransaction | None:
     return LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
 
 
 def _same_content(
     txn: LedgerTransaction,
+    stored_entries: Sequence[Entry],
     *,
     code: str,
     kind: str,
@@ -222,8 +249,7 @@ def _same_content(
     if txn.reverses_id != (reverses.pk if reverses else None):
         return False
     stored = sorted(
-        (e.account.owner, e.account.purpose, e.currency, e.side, e.pending, e.amount)
-        for e in txn.entries.select_related("account")
+        (e.account.owner, e.account.purpose, e.currency, e.side, e.pending, e.amount) for e in stored_entries
     )
     wanted = sorted((r.owner, str(AccountPurpose(r.purpose)), r.currency, str(s), p, a) for r, s, p, a in entries)
     return stored == wanted
@@ -238,14 +264,22 @@ def _replay(
     pending_of: LedgerTransaction | None = None,
     reverses: LedgerTransaction | None = None,
     entries: Sequence[_EntrySpec],
-) -> LedgerTransaction:
+) -> TransactionRecord:
+    stored = list(txn.entries.select_related("account").order_by("id"))
     if not _same_content(
-        txn, code=code, kind=kind, reference=reference, pending_of=pending_of, reverses=reverses, entries=entries
+        txn,
+        stored,
+        code=code,
+        kind=kind,
+        reference=reference,
+        pending_of=pending_of,
+        reverses=reverses,
+        entries=entries,
     ):
         raise IdempotencyConflict(
             f"idempotency key {txn.idempotency_key!r} was used for ledger transaction {txn.pk} with other content"
         )
-    return txn
+    return transaction_record(txn, stored)
 
 
 def _lock_and_check(
@@ -311,7 +345,7 @@ def _write(
     description: str = "",
     no_overdraft: Sequence[AccountRef] = (),
     on_conflict: Callable[[], None] | None = None,
-) -> LedgerTransaction:
+) -> TransactionRecord:
     """Insert one ledger transaction and its entries (sorted by account, so balance rows lock in one order).
 
     Idempotency rests on the unique indexes, not on a look-up first (one round trip less per posting): when the
@@ -349,7 +383,7 @@ def _write(
                 key=lambda e: (e.account.pk, e.pending, e.side),
             )
             Entry.objects.bulk_create(rows)
-        return txn
+        return transaction_record(txn, rows)
     except IntegrityError:
         existing = _existing(idempotency_key)
         if existing is not None:
@@ -375,8 +409,8 @@ def transaction_post(
     legs: Sequence[Leg],
     description: str = "",
     no_overdraft: Sequence[AccountRef] = (),
-) -> LedgerTransaction:
-    """Post a plain (non-pending) ledger transaction with the given legs; returns it.
+) -> TransactionRecord:
+    """Post a plain (non-pending) ledger transaction with the given legs; returns its record.
 
     `legs`: two or more amounts in minor units (1 … MAX_AMOUNT) whose debits equal credits per currency.
     `no_overdraft`: accounts whose available balance (ledger.selectors.balance_get) this posting may not take
@@ -408,7 +442,7 @@ def pending_create(
     amount: int,
     description: str = "",
     no_overdraft: Sequence[AccountRef] = (),
-) -> LedgerTransaction:
+) -> TransactionRecord:
     """Create a pending ledger transaction (the first phase of a two-phase transfer) of `amount` minor units from
     `credit` to `debit`.
 
@@ -416,7 +450,8 @@ def pending_create(
     `pending_void` resolves it (TigerBeetle's two-phase transfer), and reduces the available balance of the account
     it would take from (`debit` when that is a credit-normal account, `credit` when debit-normal). `no_overdraft`
     names accounts whose available balance the pending transaction may not take below zero (locked and checked as
-    in `transaction_post`). Raises InvalidAmount, UnbalancedTransaction, InsufficientFunds or IdempotencyConflict.
+    in `transaction_post`). Returns its record; `pending_post`/`pending_void` name it by `idempotency_key`.
+    Raises InvalidAmount, UnbalancedTransaction, InsufficientFunds or IdempotencyConflict.
     """
     legs = [Leg(account=debit, side=Side.DEBIT, amount=amount), Leg(account=credit, side=Side.CREDIT, amount=amount)]
     _check_legs(legs)
@@ -432,20 +467,16 @@ def pending_create(
     )
 
 
-def _pending_entries(pending: LedgerTransaction) -> list[Entry]:
-    if pending.kind != LedgerTransaction.Kind.PENDING:
-        raise NotAHold(f"ledger transaction {pending.pk} is not a hold")
-    return list(pending.entries.select_related("account").order_by("id"))
-
-
 def _ref(entry: Entry) -> AccountRef:
     return AccountRef(owner=entry.account.owner, purpose=AccountPurpose(entry.account.purpose), currency=entry.currency)
 
 
 def _resolve(
-    *, pending: LedgerTransaction, kind: str, code: str, reference: str, idempotency_key: str, amount: int
-) -> LedgerTransaction:
-    pending_entries = _pending_entries(pending)
+    *, pending_key: str, kind: str, code: str, reference: str, idempotency_key: str, amount: int
+) -> TransactionRecord:
+    pending, pending_entries = _lookup(pending_key)
+    if pending.kind != LedgerTransaction.Kind.PENDING:
+        raise NotAHold(f"ledger transaction {pending.pk} is not a hold")
     pending_amount = pending_entries[0].amount
     if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0 or amount > pending_amount:
         raise HoldAmountExceeded(f"cannot post {amount!r} of a hold of {pending_amount}")
@@ -469,18 +500,19 @@ def _resolve(
 
 
 def pending_post(
-    *, pending: LedgerTransaction, amount: int, code: str, reference: str, idempotency_key: str
-) -> LedgerTransaction:
-    """Post `amount` minor units (0 … the pending amount) of the `pending` ledger transaction and release the rest,
-    in one ledger transaction (kind `post_pending`).
+    *, pending_key: str, amount: int, code: str, reference: str, idempotency_key: str
+) -> TransactionRecord:
+    """Post `amount` minor units (0 … the pending amount) of the pending ledger transaction created under the
+    idempotency key `pending_key` and release the rest, in one ledger transaction (kind `post_pending`); returns
+    its record.
 
-    Raises HoldAlreadyResolved when the pending transaction was already posted or voided under another idempotency
-    key (the unique `pending_of` decides races), HoldAmountExceeded when `amount` is negative or above the pending
-    amount, NotAHold for a transaction that is not pending, IdempotencyConflict when the key was used with other
-    content.
+    Raises TransactionNotFound when no ledger transaction has `pending_key`, NotAHold when it is not a pending one,
+    HoldAlreadyResolved when it was already posted or voided under another idempotency key (the unique
+    `pending_of` decides races), HoldAmountExceeded when `amount` is negative or above the pending amount,
+    IdempotencyConflict when `idempotency_key` was used with other content.
     """
     return _resolve(
-        pending=pending,
+        pending_key=pending_key,
         kind=LedgerTransaction.Kind.POST_PENDING,
         code=code,
         reference=reference,
@@ -489,15 +521,16 @@ def pending_post(
     )
 
 
-def pending_void(*, pending: LedgerTransaction, code: str, reference: str, idempotency_key: str) -> LedgerTransaction:
-    """Release the `pending` ledger transaction entirely (void or expiry; kind `void_pending`); nothing is posted.
+def pending_void(*, pending_key: str, code: str, reference: str, idempotency_key: str) -> TransactionRecord:
+    """Release the pending ledger transaction created under the idempotency key `pending_key` entirely (void or
+    expiry; kind `void_pending`); nothing is posted. Returns the record of the release.
 
-    Raises HoldAlreadyResolved when the pending transaction was already posted or voided under another idempotency
-    key, NotAHold for a transaction that is not pending, IdempotencyConflict when the key was used with other
-    content.
+    Raises TransactionNotFound when no ledger transaction has `pending_key`, NotAHold when it is not a pending one,
+    HoldAlreadyResolved when it was already posted or voided under another idempotency key, IdempotencyConflict
+    when `idempotency_key` was used with other content.
     """
     return _resolve(
-        pending=pending,
+        pending_key=pending_key,
         kind=LedgerTransaction.Kind.VOID_PENDING,
         code=code,
         reference=reference,
@@ -508,23 +541,25 @@ def pending_void(*, pending: LedgerTransaction, code: str, reference: str, idemp
 
 def transaction_reverse(
     *,
-    original: LedgerTransaction,
+    original_key: str,
     idempotency_key: str,
     code: str = "reversal",
     reference: str | None = None,
     description: str = "",
     no_overdraft: Sequence[AccountRef] = (),
-) -> LedgerTransaction:
-    """Correct a mistake: post a new ledger transaction with `original`'s posted entries on the opposite sides,
-    pointing to it (`reverses`). Nothing is edited; the original stays as it was.
+) -> TransactionRecord:
+    """Correct a mistake: post a new ledger transaction with the posted entries of the one created under the
+    idempotency key `original_key` on the opposite sides, pointing to it (`reverses`); returns its record. Nothing
+    is edited; the original stays as it was.
 
     `reference` defaults to the original's. A pending transaction cannot be reversed (void it), nor can one
     that moved nothing posted (a void); each is reversed at most once (a unique constraint decides races).
-    Raises NotReversible, InsufficientFunds (with `no_overdraft`) or IdempotencyConflict.
+    Raises TransactionNotFound, NotReversible, InsufficientFunds (with `no_overdraft`) or IdempotencyConflict.
     """
+    original, original_entries = _lookup(original_key)
     if original.kind == LedgerTransaction.Kind.PENDING:
         raise NotReversible(f"ledger transaction {original.pk} is a hold: void it instead")
-    posted = [e for e in original.entries.select_related("account").order_by("id") if not e.pending]
+    posted = [e for e in original_entries if not e.pending]
     if not posted:
         raise NotReversible(f"ledger transaction {original.pk} moved nothing posted")
     flip = {Side.DEBIT: Side.CREDIT, Side.CREDIT: Side.DEBIT}
@@ -612,14 +647,6 @@ def chain_seal(*, batch_size: int = 2000, full: bool = False, max_batches: int |
 # --- Verification ------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
-class VerificationOutcome:
-    """A verification run: the recorded summary and each check's result (ledger.verify.CheckResult)."""
-
-    summary: VerificationSummary
-    results: list[verify.CheckResult]
-
-
 def verification_run(
     *, source: str, seal_first: bool = False, progress: Callable[[int, int], None] | None = None
 ) -> VerificationOutcome:
@@ -657,4 +684,8 @@ def verification_run(
         head_seq=head_seq,
         head_hash=run.head_hash,
     )
-    return VerificationOutcome(summary=summary, results=results)
+    reports = tuple(
+        CheckReport(name=r.name, description=r.description, examined=r.examined, failures=tuple(r.failures))
+        for r in results
+    )
+    return VerificationOutcome(summary=summary, results=reports)

@@ -109,8 +109,14 @@ def payment_panels(request: HttpRequest, payment: Payment) -> list[Panel]:
 
 def admin_link(obj: Any, text: Any = None) -> str:
     """An HTML link to `obj`'s admin page (its change/view page)."""
-    url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
-    return format_html('<a href="{}">{}</a>', url, text if text is not None else obj.pk)
+    return admin_link_to(obj._meta.app_label, obj._meta.model_name, obj.pk, text)
+
+
+def admin_link_to(app_label: str, model_name: str, pk: Any, text: Any = None) -> str:
+    """An HTML link to the admin page of row `pk` of `app_label.model_name`, for rows known only by id (another
+    app's contracts, e.g. a ledger transaction record)."""
+    url = reverse(f"admin:{app_label}_{model_name}_change", args=[pk])
+    return format_html('<a href="{}">{}</a>', url, text if text is not None else pk)
 
 
 @register_payment_panel
@@ -120,10 +126,10 @@ def ledger_panel(request: HttpRequest, payment: Payment) -> Panel | None:
         return None
     rows = []
     for txn in ledger_selectors.transactions_for_reference(reference=payment.ledger_reference):
-        for entry in txn.entries.all():
+        for entry in txn.entries:
             rows.append(
                 [
-                    admin_link(txn, f"#{txn.pk}"),
+                    admin_link_to("ledger", "ledgertransaction", txn.id, f"#{txn.id}"),
                     txn.code,
                     txn.kind,
                     f"{entry.account.owner} {entry.account.purpose}",

@@ -18,10 +18,12 @@ Test-mode and live-mode money never meet: ledger owners carry the mode (`test:me
 
 from __future__ import annotations
 
-from ledger import selectors as ledger_selectors
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from ledger import services as ledger_services
-from ledger.contracts import AccountPurpose, AccountRef, Leg, Side
-from ledger.models import LedgerTransaction
+from ledger.contracts import AccountPurpose, AccountRef, Leg, Side, TransactionRecord
+from ledger.errors import TransactionNotFound
 from payments.models import Payment, Refund
 
 #: The code of an authorization's pending ledger transaction (a stored string: it stays `authorization_hold`, the
@@ -53,61 +55,69 @@ def _refs(payment: Payment) -> tuple[AccountRef, AccountRef]:
     return receivable, merchant_pending
 
 
-def post_authorization(payment: Payment) -> LedgerTransaction:
+def _authorization_key(payment: Payment) -> str:
+    """The idempotency key of the payment's authorization pending transaction (the ledger finds it by this key)."""
+    return f"{payment.id}:{AUTHORIZATION_PENDING_CODE}"
+
+
+def post_authorization(payment: Payment) -> TransactionRecord:
     """Record the authorized amount as a pending ledger transaction (idempotent per payment)."""
     receivable, merchant_pending = _refs(payment)
     return ledger_services.pending_create(
         code=AUTHORIZATION_PENDING_CODE,
         reference=payment.ledger_reference,
-        idempotency_key=f"{payment.id}:{AUTHORIZATION_PENDING_CODE}",
+        idempotency_key=_authorization_key(payment),
         debit=receivable,
         credit=merchant_pending,
         amount=payment.amount,
     )
 
 
-def _authorization_pending(payment: Payment) -> LedgerTransaction:
-    pending = ledger_selectors.pending_for_reference(
-        reference=payment.ledger_reference, code=AUTHORIZATION_PENDING_CODE
-    )
-    if pending is None:
-        raise LookupError(f"payment {payment.id} has no authorization hold in the ledger")
-    return pending
+@contextmanager
+def _authorization_found(payment: Payment) -> Iterator[None]:
+    """Raise LookupError when the ledger has no authorization pending transaction for `payment`."""
+    try:
+        yield
+    except TransactionNotFound as exc:
+        raise LookupError(f"payment {payment.id} has no authorization hold in the ledger") from exc
 
 
-def post_capture(payment: Payment, *, amount: int) -> LedgerTransaction:
+def post_capture(payment: Payment, *, amount: int) -> TransactionRecord:
     """Post `amount` minor units of the authorization's pending transaction and release the remainder (idempotent
     per payment)."""
-    return ledger_services.pending_post(
-        pending=_authorization_pending(payment),
-        amount=amount,
-        code="capture",
-        reference=payment.ledger_reference,
-        idempotency_key=f"{payment.id}:capture",
-    )
+    with _authorization_found(payment):
+        return ledger_services.pending_post(
+            pending_key=_authorization_key(payment),
+            amount=amount,
+            code="capture",
+            reference=payment.ledger_reference,
+            idempotency_key=f"{payment.id}:capture",
+        )
 
 
-def post_void(payment: Payment) -> LedgerTransaction:
+def post_void(payment: Payment) -> TransactionRecord:
     """Release the whole authorization's pending transaction (idempotent per payment)."""
-    return ledger_services.pending_void(
-        pending=_authorization_pending(payment),
-        code="void_release",
-        reference=payment.ledger_reference,
-        idempotency_key=f"{payment.id}:void_release",
-    )
+    with _authorization_found(payment):
+        return ledger_services.pending_void(
+            pending_key=_authorization_key(payment),
+            code="void_release",
+            reference=payment.ledger_reference,
+            idempotency_key=f"{payment.id}:void_release",
+        )
 
 
-def post_expiry_release(payment: Payment) -> LedgerTransaction:
+def post_expiry_release(payment: Payment) -> TransactionRecord:
     """Release the whole pending transaction of an expired authorization (idempotent per payment)."""
-    return ledger_services.pending_void(
-        pending=_authorization_pending(payment),
-        code="expiry_release",
-        reference=payment.ledger_reference,
-        idempotency_key=f"{payment.id}:expiry_release",
-    )
+    with _authorization_found(payment):
+        return ledger_services.pending_void(
+            pending_key=_authorization_key(payment),
+            code="expiry_release",
+            reference=payment.ledger_reference,
+            idempotency_key=f"{payment.id}:expiry_release",
+        )
 
 
-def post_refund(refund: Refund) -> LedgerTransaction:
+def post_refund(refund: Refund) -> TransactionRecord:
     """Post a succeeded refund of `refund.amount` minor units: debit the merchant's pending account, credit the
     platform's processor_receivable (idempotent per refund)."""
     receivable, merchant_pending = _refs(refund.payment)

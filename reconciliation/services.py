@@ -230,7 +230,7 @@ def _settle_capture(item: matching.Settle, run: ReconciliationRun, state: _State
         currency=payment.currency,
         gross_amount=gross,
         fees=row.fees,
-        ledger_transaction_id=txn.pk,
+        ledger_transaction_id=txn.id,
     )
     state.changes.settled += 1
     state.settled_payment_ids.append(payment.payment_id)
@@ -281,7 +281,7 @@ def _settle_refund(item: matching.Settle, run: ReconciliationRun, state: _State)
         currency=refund.currency,
         gross_amount=refund.amount,
         fees=row.fees,
-        ledger_transaction_id=txn.pk,
+        ledger_transaction_id=txn.id,
     )
     state.changes.refunds_booked += 1
 
@@ -314,7 +314,7 @@ def _settle_fee(item: matching.Settle, run: ReconciliationRun, state: _State) ->
         currency=row.net_currency,
         gross_amount=0,
         fees=amount,
-        ledger_transaction_id=txn.pk,
+        ledger_transaction_id=txn.id,
     )
     state.changes.fees_booked += 1
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from ledger import selectors, services
+from ledger import services
 from ledger.contracts import ACCOUNT_TYPES, AccountPurpose, AccountRef, Balance, Leg, Side
 
 #: The currencies used, one per ISO 4217 exponent: 0 (JPY), 2 (EUR), 3 (BHD).
@@ -93,14 +93,11 @@ class Books:
             )
         return [(receivable, Side.DEBIT, True, amount), (merchant, Side.CREDIT, True, amount)]
 
-    def _authorization_pending(self, p: str):  # type: ignore[no-untyped-def]
-        return selectors.pending_for_reference(reference=f"payment:{self.run}:{p}", code="authorization_hold")
-
     def capture(self, p: str, m: int, currency: str, held: int, amount: int) -> list[EntrySpec]:
         """`capture`: post `amount` of the pending transaction, release the rest."""
         with transaction.atomic(durable=True):
             services.pending_post(
-                pending=self._authorization_pending(p),
+                pending_key=f"{self.run}:{p}:authorization_hold",
                 amount=amount,
                 code="capture",
                 reference=f"payment:{self.run}:{p}",
@@ -112,7 +109,7 @@ class Books:
         """`void_release`: release the whole pending transaction."""
         with transaction.atomic(durable=True):
             services.pending_void(
-                pending=self._authorization_pending(p),
+                pending_key=f"{self.run}:{p}:authorization_hold",
                 code="void_release",
                 reference=f"payment:{self.run}:{p}",
                 idempotency_key=f"{self.run}:{p}:void_release",

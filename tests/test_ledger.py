@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from ledger import services
-from ledger.contracts import AccountPurpose, AccountRef, Leg, Side
+from ledger.contracts import AccountPurpose, AccountRef, Leg, Side, TransactionRecord
 from ledger.errors import HoldAlreadyResolved, HoldAmountExceeded, InvalidAmount, UnbalancedTransaction
 from ledger.models import Entry, LedgerTransaction
 from ledger.selectors import balance_get
@@ -22,7 +22,7 @@ RECEIVABLE = AccountRef(owner="test:platform", purpose=AccountPurpose.PROCESSOR_
 MERCHANT = AccountRef(owner="test:merchant:m1", purpose=AccountPurpose.MERCHANT_PENDING, currency="EUR")
 
 
-def pending(amount: int = 1000, key: str = "p1") -> LedgerTransaction:
+def pending(amount: int = 1000, key: str = "p1") -> TransactionRecord:
     with transaction.atomic():
         return services.pending_create(
             code="authorization_hold",
@@ -52,7 +52,11 @@ def test_a_pending_transaction_shows_in_pending_not_posted_and_capture_posts_par
 
     with transaction.atomic():
         services.pending_post(
-            pending=h, amount=600, code="capture", reference="payment:p1", idempotency_key="p1:capture"
+            pending_key=h.idempotency_key,
+            amount=600,
+            code="capture",
+            reference="payment:p1",
+            idempotency_key="p1:capture",
         )
 
     m = balance_get(ref=MERCHANT)
@@ -65,41 +69,55 @@ def test_a_pending_transaction_shows_in_pending_not_posted_and_capture_posts_par
 def test_a_pending_transaction_resolves_once():
     h = pending(500)
     with transaction.atomic():
-        services.pending_void(pending=h, code="void_release", reference="payment:p1", idempotency_key="p1:void")
-    with pytest.raises(HoldAlreadyResolved), transaction.atomic():
-        services.pending_post(
-            pending=h, amount=500, code="capture", reference="payment:p1", idempotency_key="p1:capture"
+        services.pending_void(
+            pending_key=h.idempotency_key, code="void_release", reference="payment:p1", idempotency_key="p1:void"
         )
     with pytest.raises(HoldAlreadyResolved), transaction.atomic():
-        services.pending_void(pending=h, code="void_release", reference="payment:p1", idempotency_key="p1:void-again")
+        services.pending_post(
+            pending_key=h.idempotency_key,
+            amount=500,
+            code="capture",
+            reference="payment:p1",
+            idempotency_key="p1:capture",
+        )
+    with pytest.raises(HoldAlreadyResolved), transaction.atomic():
+        services.pending_void(
+            pending_key=h.idempotency_key, code="void_release", reference="payment:p1", idempotency_key="p1:void-again"
+        )
     # The same step retried with the same idempotency key is not a second resolution: it returns the first.
     with transaction.atomic():
-        again = services.pending_void(pending=h, code="void_release", reference="payment:p1", idempotency_key="p1:void")
-    assert LedgerTransaction.objects.filter(pending_of=h).count() == 1
-    assert again.pending_of_id == h.pk
+        again = services.pending_void(
+            pending_key=h.idempotency_key, code="void_release", reference="payment:p1", idempotency_key="p1:void"
+        )
+    assert LedgerTransaction.objects.filter(pending_of_id=h.id).count() == 1
+    assert again.pending_of_id == h.id
     assert balance_get(ref=MERCHANT).pending == 0
 
 
 def test_the_database_refuses_a_second_resolution_even_past_the_service():
     h = pending(500)
     with transaction.atomic():
-        services.pending_void(pending=h, code="void_release", reference="payment:p1", idempotency_key="p1:void")
+        services.pending_void(
+            pending_key=h.idempotency_key, code="void_release", reference="payment:p1", idempotency_key="p1:void"
+        )
     with pytest.raises(IntegrityError), transaction.atomic():
         LedgerTransaction.objects.create(
-            code="capture", kind="post_pending", reference="payment:p1", idempotency_key="x", pending_of=h
+            code="capture", kind="post_pending", reference="payment:p1", idempotency_key="x", pending_of_id=h.id
         )
 
 
 def test_capture_above_the_pending_amount_is_refused():
     h = pending(500)
     with pytest.raises(HoldAmountExceeded), transaction.atomic():
-        services.pending_post(pending=h, amount=501, code="capture", reference="payment:p1", idempotency_key="p1:c")
+        services.pending_post(
+            pending_key=h.idempotency_key, amount=501, code="capture", reference="payment:p1", idempotency_key="p1:c"
+        )
 
 
 def test_posting_is_idempotent_on_its_key():
     first = pending(700)
     second = pending(700)
-    assert first.pk == second.pk
+    assert first == second  # the same record, nothing written
     assert balance_get(ref=MERCHANT).pending == 700
 
 
@@ -185,10 +203,10 @@ def test_ledger_verify_passes_on_a_sound_ledger_and_fails_naming_a_tampered_tran
     # Someone with superuser rights bypasses the trigger and edits an entry.
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("ALTER TABLE ledger_entry DISABLE TRIGGER USER")
-        cursor.execute("UPDATE ledger_entry SET amount = 999 WHERE transaction_id = %s AND side = 'debit'", [h.pk])
+        cursor.execute("UPDATE ledger_entry SET amount = 999 WHERE transaction_id = %s AND side = 'debit'", [h.id])
         cursor.execute("ALTER TABLE ledger_entry ENABLE TRIGGER USER")
 
     code, out = verify()
     assert code == 1
-    assert f"ledger transaction {h.pk}" in out
+    assert f"ledger transaction {h.id}" in out
     assert "FAILED" in out

@@ -214,7 +214,7 @@ def test_concurrent_postings_with_one_idempotency_key_make_one_ledger_transactio
                 ],
             )
         with lock:
-            ids.append(txn.pk)
+            ids.append(txn.id)
 
     threads = [threading.Thread(target=post) for _ in range(8)]
     for t in threads:
