@@ -251,7 +251,7 @@ class LedgerSeal(models.Model):
 
     `content_hash` = SHA-256 of the transaction's canonical content (its fields and entries, ledger.chain);
     `hash` = SHA-256 over (`prev_hash`, `seq`, transaction id, `content_hash`); `prev_hash` is the previous link's
-    `hash` (64 zeros for the first). Written by the sealer (ledger.services.chain_seal) in chain order; never
+    `hash` (64 zeros for the first). Written by the sealer (ledger.sealing.chain_seal) in chain order; never
     updated or deleted (PostgreSQL triggers).
     """
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from ledger import services
+from ledger import money, services
 from ledger.contracts import ACCOUNT_TYPES, AccountPurpose, AccountRef, Balance, Leg, Side
 
 #: The currencies used, one per ISO 4217 exponent: 0 (JPY), 2 (EUR), 3 (BHD).
@@ -45,10 +45,10 @@ class Model:
 
 
 def through_minor_units(amount: int, currency: str) -> int:
-    """`amount` minor units written as a decimal in major units, converted back with ledger.services.minor_units
+    """`amount` minor units written as a decimal in major units, converted back with ledger.money.minor_units
     (so every posted amount goes through the ISO 4217 exponent of its currency)."""
     major = Decimal(amount).scaleb(-CURRENCIES[currency])
-    return services.minor_units(amount=str(major), currency=currency)
+    return money.minor_units(amount=str(major), currency=currency)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
-from ledger import chain, services
+from ledger import chain, sealing, services
 from ledger.contracts import AccountPurpose, AccountRef, Leg, Side, TransactionRecord
 from ledger.models import AccountBalance, LedgerSeal, LedgerTransaction, VerificationRun
 from tests.conftest import close_connection_after
@@ -144,7 +144,7 @@ def _reversal_not_a_mirror() -> tuple[int, str]:
 def _sealed_transaction_edited() -> tuple[int, str]:
     """A consistent edit: both entries and the stored balances changed together. Only the chain sees it."""
     posted = settle(500)
-    services.chain_seal()
+    sealing.chain_seal()
     tamper("UPDATE ledger_entry SET amount = 50 WHERE transaction_id = %s", [posted.id])
     tamper(
         "UPDATE ledger_balance SET posted_debits = posted_debits - 450 WHERE account_id = "
@@ -163,7 +163,7 @@ def _seal_removed() -> tuple[int, str]:
     settle(100, "s1")
     second = settle(200, "s2")
     third = settle(300, "s3")
-    services.chain_seal()
+    sealing.chain_seal()
     tamper("DELETE FROM ledger_seal WHERE transaction_id = %s", [second.id])
     return third.id, "hash_chain"
 
@@ -206,7 +206,7 @@ def test_a_consistent_edit_of_a_sealed_transaction_is_caught_only_by_the_hash_ch
 @pytest.mark.ledger_tampered
 def test_rebuilding_the_chain_after_a_verification_run_is_caught_by_the_recorded_head() -> None:
     settle(100, "s1")
-    services.chain_seal()
+    sealing.chain_seal()
     assert verify()[0] == 0  # records the head
     recorded = VerificationRun.objects.order_by("-id").first()
     # The attacker edits the sealed transaction and recomputes its seal so the chain is self-consistent again.
@@ -245,11 +245,11 @@ def test_a_transaction_left_unsealed_past_the_grace_period_fails_verification(se
 def test_the_sealer_chains_every_committed_transaction_once_in_order_and_verify_rehashes_them() -> None:
     h = pending()
     c = capture(h, 600)
-    first = services.chain_seal()
+    first = sealing.chain_seal()
     assert (first.sealed, first.head_seq) == (2, 2)
-    assert services.chain_seal().sealed == 0  # nothing new
+    assert sealing.chain_seal().sealed == 0  # nothing new
     s = settle(600)
-    report = services.chain_seal()
+    report = sealing.chain_seal()
     assert report.sealed == 1
     seals = list(LedgerSeal.objects.order_by("seq"))
     assert [x.transaction_id for x in seals] == [h.id, c.id, s.id]
@@ -271,7 +271,7 @@ def test_a_transaction_committed_after_a_later_one_was_sealed_is_sealed_in_the_n
     @close_connection_after
     def later() -> None:
         pending(200, "later", merchant=other)
-        sealed_meanwhile.append(services.chain_seal().sealed)
+        sealed_meanwhile.append(sealing.chain_seal().sealed)
 
     with transaction.atomic():
         early = pending(100, "early")  # takes the lower id, but commits after `later` was sealed
@@ -280,7 +280,7 @@ def test_a_transaction_committed_after_a_later_one_was_sealed_is_sealed_in_the_n
         t.join()
     assert sealed_meanwhile == [1]
     assert not LedgerSeal.objects.filter(transaction_id=early.id).exists()
-    assert services.chain_seal().sealed == 1
+    assert sealing.chain_seal().sealed == 1
     assert LedgerSeal.objects.get(transaction_id=early.id).seq == 2
     assert verify()[0] == 0
 
@@ -301,7 +301,7 @@ def test_a_transaction_committed_after_a_later_one_was_sealed_is_sealed_in_the_n
 )
 def test_guarded_rows_cannot_be_changed_without_bypassing_the_triggers(sql: str) -> None:
     settle(100)
-    services.chain_seal()
+    sealing.chain_seal()
     assert verify()[0] == 0
     before = verify("--format", "json")[1]
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import selectors, services
+from ledger import sealing, selectors
 from ledger.contracts import AccountPurpose
 from ledger.errors import HoldAlreadyResolved, HoldAmountExceeded, IdempotencyConflict, InsufficientFunds
 from ledger.verify import run_checks
@@ -53,7 +53,7 @@ def assert_ledger_matches(books: Books, model: Model) -> None:
     """Every account of the run has the model's balances, and every ledger_verify check passes (after sealing)."""
     for ref in books.refs(MERCHANTS):
         assert selectors.balance_get(ref=ref) == model.balance(ref), ref
-    services.chain_seal()
+    sealing.chain_seal()
     broken = [f"{r.name}: {f}" for r in run_checks() for f in r.failures]
     assert broken == []
 

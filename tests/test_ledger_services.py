@@ -12,7 +12,7 @@ import pytest
 from django.db import transaction
 from django.db.models import Count
 
-from ledger import selectors, services
+from ledger import money, selectors, services
 from ledger.contracts import AccountPurpose, AccountRef, Leg, Side, TransactionKind, TransactionPage, TransactionRecord
 from ledger.errors import IdempotencyConflict, InvalidAmount, NotAHold, NotReversible, TransactionNotFound
 from ledger.models import AccountBalance, Entry, LedgerTransaction
@@ -42,8 +42,8 @@ def post(key: str, amount: int, **kwargs) -> TransactionRecord:
     [("25.99", "EUR", 2599), ("1000", "JPY", 1000), ("1.005", "BHD", 1005), ("0.1", "EUR", 10), ("7", "BHD", 7000)],
 )
 def test_decimal_amounts_convert_to_minor_units_with_the_iso_4217_exponent(amount, currency, minor) -> None:
-    assert services.minor_units(amount=amount, currency=currency) == minor
-    assert services.minor_units(amount=Decimal(amount), currency=currency) == minor
+    assert money.minor_units(amount=amount, currency=currency) == minor
+    assert money.minor_units(amount=Decimal(amount), currency=currency) == minor
 
 
 @pytest.mark.parametrize(
@@ -53,12 +53,12 @@ def test_decimal_amounts_convert_to_minor_units_with_the_iso_4217_exponent(amoun
 )  # fmt: skip
 def test_an_amount_that_does_not_fit_the_currency_exponent_is_refused(amount, currency) -> None:
     with pytest.raises(InvalidAmount):
-        services.minor_units(amount=amount, currency=currency)
+        money.minor_units(amount=amount, currency=currency)
 
 
 def test_amounts_above_the_ledger_maximum_are_refused_and_nothing_is_written() -> None:
     with pytest.raises(InvalidAmount), transaction.atomic():
-        services.transaction_post(code="x", reference="x", idempotency_key="x", legs=legs(services.MAX_AMOUNT + 1))
+        services.transaction_post(code="x", reference="x", idempotency_key="x", legs=legs(money.MAX_AMOUNT + 1))
     assert not LedgerTransaction.objects.exists()
 
 

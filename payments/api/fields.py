@@ -10,7 +10,7 @@ from iso4217 import Currency
 from rest_framework import serializers
 
 from ledger.errors import InvalidAmount
-from ledger.services import currency_exponent
+from ledger.money import currency_exponent
 
 # The largest amount accepted, in minor units (fits every processor's 12-digit amount field).
 MAX_AMOUNT = 999_999_999_999
