@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from ledger.errors import InvalidAmount
-from ledger.services import currency_exponent
+from ledger.money import currency_exponent
 
 
 class RuleKind(models.TextChoices):

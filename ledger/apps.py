@@ -12,7 +12,7 @@ class LedgerConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from ledger.services import forget_cached_accounts
+        from ledger.accounts import forget_cached_accounts
 
         # Django's flush (the test suite's reset between tests) sends post_migrate: cached account ids are gone.
         post_migrate.connect(forget_cached_accounts, dispatch_uid="ledger-forget-cached-accounts", weak=False)

@@ -1,6 +1,6 @@
 """The ledger's hash chain: canonical content of a ledger transaction and the SHA-256 links between them.
 
-Shared by the sealer (ledger.services.chain_seal) and the verifier (ledger.verify), so both hash the same bytes.
+Shared by the sealer (ledger.sealing.chain_seal) and the verifier (ledger.verify), so both hash the same bytes.
 
 - `content_hash` = SHA-256 (FIPS 180-4) of the canonical JSON (RFC 8785-style: sorted keys, no spaces, UTF-8) of
   the ledger transaction's fields and its entries, each entry with its account's owner, purpose, type and

@@ -27,7 +27,8 @@ class AccountType(StrEnum):
 class AccountPurpose(StrEnum):
     """The standard accounts (docs/ledger.md has the chart of accounts).
 
-    Per merchant and currency: `pending` (captured, not yet settled; holds show in its pending balance),
+    Per merchant and currency: `pending` (captured, not yet settled; authorizations' pending ledger transactions
+    show in its pending balance),
     `available` (settled, payable), `reserve` (withheld). Per platform and currency: `processor_receivable`,
     `fees` (revenue), `processor_fees` (expense), `refunds_clearing`, `payouts_clearing`.
     """
@@ -87,12 +88,83 @@ class Leg:
     amount: int
 
 
+class TransactionKind(StrEnum):
+    """What a ledger transaction is: `posted` (plain), `pending` (the first phase of a two-phase transfer), or the
+    resolution of a pending one: `post_pending` (posts some or all of it and releases the rest) or `void_pending`
+    (releases all of it)."""
+
+    POSTED = "posted"
+    PENDING = "pending"
+    POST_PENDING = "post_pending"
+    VOID_PENDING = "void_pending"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountRecord:
+    """An open ledger account: its id, what names it (owner, purpose, currency), its type and how many balance
+    rows it has (1 for a merchant's, LEDGER_BALANCE_SHARDS for the platform's)."""
+
+    id: int
+    owner: str
+    purpose: AccountPurpose
+    type: AccountType
+    currency: str
+    balance_shards: int
+
+    @property
+    def ref(self) -> AccountRef:
+        """The AccountRef that names this account."""
+        return AccountRef(owner=self.owner, purpose=self.purpose, currency=self.currency)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EntryRecord:
+    """One stored entry of a ledger transaction: `amount` minor units on `side` of `account`, in the pending or the
+    posted phase. `amount` is negative only on the pending entries that release a pending transaction."""
+
+    account: AccountRef
+    side: Side
+    pending: bool
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransactionRecord:
+    """A stored ledger transaction, as the ledger's services and selectors return it (never a model).
+
+    `pending_of_id`: the pending transaction a `post_pending`/`void_pending` one resolves; `reverses_id`: the
+    ledger transaction a reversal corrects. `entries` in the order they were written (by account). `created_at`
+    is an aware datetime (UTC).
+    """
+
+    id: int
+    code: str
+    kind: TransactionKind
+    reference: str
+    idempotency_key: str
+    description: str
+    created_at: datetime
+    pending_of_id: int | None
+    reverses_id: int | None
+    entries: tuple[EntryRecord, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransactionPage:
+    """One page of ledger transaction ids, newest first, and whether more lie beyond it in the direction paged."""
+
+    ids: tuple[int, ...]
+    has_more: bool
+
+
 @dataclass(frozen=True, kw_only=True)
 class Balance:
     """An account's balances in minor units, on the account's normal side (positive = normal).
 
-    `posted`: settled movements. `pending`: open holds. `available`: `posted` minus outgoing holds
-    (holds that would reduce the balance), the amount that can be spent.
+    `posted`: settled movements. `pending`: open pending ledger transactions (two-phase, not yet posted or voided).
+    `available`: `posted` minus outgoing pending amounts (those that would reduce the balance), the amount that can
+    be spent.
     """
 
     currency: str
@@ -177,3 +249,27 @@ class VerificationSummary:
     finished_at: datetime
     head_seq: int
     head_hash: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckReport:
+    """The outcome of one ledger invariant check: its name and description, rows examined, and the failures (each
+    naming the offending ledger transaction or account; empty when the invariant holds)."""
+
+    name: str
+    description: str
+    examined: int
+    failures: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when no row broke the invariant."""
+        return not self.failures
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerificationOutcome:
+    """A verification run: the recorded summary and each check's result, in the order they ran."""
+
+    summary: VerificationSummary
+    results: tuple[CheckReport, ...]

@@ -14,15 +14,19 @@ class InvalidAmount(LedgerError):
 
 
 class HoldAlreadyResolved(LedgerError):
-    """A hold (pending ledger transaction) was already posted or voided; a hold resolves once."""
+    """A pending ledger transaction was already posted or voided; it resolves once.
+
+    (The ledger's word is "pending transaction"; this class and its siblings keep their original names so that
+    callers catching them are unaffected.)
+    """
 
 
 class NotAHold(LedgerError):
-    """The ledger transaction given as a hold is not a pending one."""
+    """The ledger transaction given to `pending_post`/`pending_void` is not a pending one."""
 
 
 class HoldAmountExceeded(LedgerError):
-    """Posting more than the hold's amount."""
+    """Posting more than the pending transaction's amount (or a negative amount)."""
 
 
 class InsufficientFunds(LedgerError):
@@ -31,7 +35,8 @@ class InsufficientFunds(LedgerError):
 
 
 class IdempotencyConflict(LedgerError):
-    """An idempotency key was reused for a different ledger transaction (other code, reference, hold or legs).
+    """An idempotency key was reused for a different ledger transaction (other code, reference, pending
+    transaction or legs).
 
     Like TigerBeetle's transfer ids: a retry must repeat the same fields; different fields are an error, not a
     second ledger transaction.
@@ -39,4 +44,9 @@ class IdempotencyConflict(LedgerError):
 
 
 class NotReversible(LedgerError):
-    """The ledger transaction cannot be reversed: a hold (void it instead), or one that was already reversed."""
+    """The ledger transaction cannot be reversed: a pending one (void it instead), or one that was already reversed."""
+
+
+class TransactionNotFound(LedgerError, LookupError):
+    """No ledger transaction has the idempotency key a caller named (the pending transaction of `pending_post` or
+    `pending_void`, the original of `transaction_reverse`)."""

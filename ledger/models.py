@@ -1,8 +1,9 @@
 """Ledger tables: accounts, ledger transactions, entries. Rows are append-only (PostgreSQL triggers enforce it).
 
-Entries follow TigerBeetle's two-phase model. Each entry has a side (debit/credit), a phase (`pending` for holds,
-else posted) and an amount in minor units. A hold's entries are pending; resolving the hold (post or void) adds
-pending entries with the negated amounts, which releases it, plus posted entries for what is captured. Balances
+Entries follow TigerBeetle's two-phase model. Each entry has a side (debit/credit), a phase (`pending` for
+pending ledger transactions, else posted) and an amount in minor units. A pending transaction's entries are
+pending; resolving it (post or void) adds pending entries with the negated amounts, which releases it, plus posted
+entries for what is captured. Balances
 are plain sums over entries; the database keeps them in `ledger_balance` rows (sharded for platform accounts, so
 no row is hot), and `ledger_verify` re-derives them from the entries. Ledger transactions are chained by SHA-256
 hashes in `ledger_seal`, written by a periodic sealer, never in the posting path (docs/ledger.md).
@@ -13,7 +14,7 @@ from __future__ import annotations
 import pgtrigger
 from django.db import models
 
-from ledger.contracts import AccountPurpose, AccountType, Side
+from ledger.contracts import AccountPurpose, AccountType, Side, TransactionKind
 
 
 class Account(models.Model):
@@ -49,17 +50,18 @@ class Account(models.Model):
 class LedgerTransaction(models.Model):
     """An immutable ledger transaction: why (`code`), about what (`reference`), and two or more entries.
 
-    `kind` is `posted` (plain), `pending` (a hold), `post_pending` or `void_pending` (resolves `pending_of`).
-    `pending_of` is unique, so a hold resolves at most once, whatever the callers do.
+    `kind` is `posted` (plain), `pending` (two-phase, not yet resolved), `post_pending` or `void_pending`
+    (resolves `pending_of`). `pending_of` is unique, so a pending transaction resolves at most once, whatever the
+    callers do.
     `reverses` points a correcting ledger transaction at the one it reverses; it is unique (reversed once).
     `idempotency_key` is unique, so the same business step never posts twice.
     """
 
     class Kind(models.TextChoices):
-        POSTED = "posted"
-        PENDING = "pending"
-        POST_PENDING = "post_pending"
-        VOID_PENDING = "void_pending"
+        POSTED = TransactionKind.POSTED.value
+        PENDING = TransactionKind.PENDING.value
+        POST_PENDING = TransactionKind.POST_PENDING.value
+        VOID_PENDING = TransactionKind.VOID_PENDING.value
 
     code = models.CharField(max_length=32)
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -115,8 +117,8 @@ class LedgerTransaction(models.Model):
 class Entry(models.Model):
     """One debit or credit of a ledger transaction, in integer minor units.
 
-    `amount` is positive, except on the pending entries that release a hold, which carry the hold's amount
-    negated. Within a ledger transaction, debits equal credits per currency and phase (checked at commit).
+    `amount` is positive, except on the pending entries that release a pending transaction, which carry its
+    amount negated. Within a ledger transaction, debits equal credits per currency and phase (checked at commit).
     """
 
     transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="entries")
@@ -249,7 +251,7 @@ class LedgerSeal(models.Model):
 
     `content_hash` = SHA-256 of the transaction's canonical content (its fields and entries, ledger.chain);
     `hash` = SHA-256 over (`prev_hash`, `seq`, transaction id, `content_hash`); `prev_hash` is the previous link's
-    `hash` (64 zeros for the first). Written by the sealer (ledger.services.chain_seal) in chain order; never
+    `hash` (64 zeros for the first). Written by the sealer (ledger.sealing.chain_seal) in chain order; never
     updated or deleted (PostgreSQL triggers).
     """
 

@@ -1,5 +1,7 @@
 """Ledger read services: balances, ledger transactions by reference or owner, the hash chain, verification runs.
 
+Every function returns contracts (ledger.contracts: frozen dataclasses, ints, dicts of them), never models.
+
 Balances come from the stored `ledger_balance` rows (sums kept by a trigger on every entry insert; a platform
 account's shards are added up), so a read costs one row per shard, however long the ledger.
 """
@@ -11,7 +13,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Prefetch, Q, Sum
 from django.utils import timezone
 
 from ledger import chain
@@ -24,9 +26,12 @@ from ledger.contracts import (
     Movement,
     MovementLine,
     Side,
+    TransactionPage,
+    TransactionRecord,
     VerificationSummary,
 )
 from ledger.models import Account, AccountBalance, Entry, LedgerSeal, LedgerTransaction, VerificationRun
+from ledger.records import transaction_record
 
 _SUMS = ("posted_debits", "posted_credits", "pending_debits", "pending_credits")
 
@@ -57,7 +62,7 @@ def balance_get(*, ref: AccountRef) -> Balance:
     """Balances of one account in minor units, on its normal side (zeros when the account was never used).
 
     `posted`: posted credits − debits (credit-normal) or debits − credits (debit-normal).
-    `pending`: the same over open holds. `available`: `posted` minus outgoing holds.
+    `pending`: the same over open pending transactions. `available`: `posted` minus outgoing pending amounts.
     Read from the stored balance rows (one per shard): exact as of the query's snapshot.
     """
     account = Account.objects.filter(owner=ref.owner, purpose=ref.purpose, currency=ref.currency).first()
@@ -73,25 +78,34 @@ def balances_for_owner(*, owner: str) -> dict[tuple[str, str], Balance]:
     return {(a.purpose, a.currency): _balance_of(a, sums) for a in accounts}
 
 
-def transactions_for_reference(*, reference: str) -> list[LedgerTransaction]:
-    """Ledger transactions recorded for `reference`, oldest first, with entries and accounts prefetched."""
-    return list(
-        LedgerTransaction.objects.filter(reference=reference).prefetch_related("entries__account").order_by("id")
+def transactions_for_reference(*, reference: str) -> list[TransactionRecord]:
+    """Ledger transactions recorded for `reference`, oldest first, each with its entries (in id order). Two
+    queries, however many there are."""
+    entries = Prefetch("entries", queryset=Entry.objects.select_related("account").order_by("id"))
+    txns = LedgerTransaction.objects.filter(reference=reference).prefetch_related(entries).order_by("id")
+    return [transaction_record(t, t.entries.all()) for t in txns]
+
+
+def transaction_page_for_owner(
+    *, owner: str, limit: int, starting_after: int | None = None, ending_before: int | None = None
+) -> TransactionPage:
+    """One page of the ids of ledger transactions with at least one entry on an account of `owner`, newest first.
+
+    At most `limit` ids: the newest ones; with `starting_after`, the newest below that id (the next, older page);
+    with `ending_before`, the oldest above that id (the previous page), still listed newest first. `has_more`:
+    more ids lie beyond the page in the direction paged (older, or newer with `ending_before`). Give at most one
+    of the two cursors.
+    """
+    touched = LedgerTransaction.objects.filter(
+        id__in=Entry.objects.filter(account__owner=owner).values("transaction_id")
     )
-
-
-def hold_for_reference(*, reference: str, code: str) -> LedgerTransaction | None:
-    """The hold (pending ledger transaction) with `code` recorded for `reference`, or None."""
-    return (
-        LedgerTransaction.objects.filter(reference=reference, code=code, kind=LedgerTransaction.Kind.PENDING)
-        .order_by("id")
-        .first()
-    )
-
-
-def transactions_for_owner(*, owner: str) -> QuerySet[LedgerTransaction]:
-    """Ledger transactions with at least one entry on an account of `owner` (unordered; callers page by id)."""
-    return LedgerTransaction.objects.filter(id__in=Entry.objects.filter(account__owner=owner).values("transaction_id"))
+    if ending_before:
+        ids = list(touched.filter(pk__gt=ending_before).order_by("pk").values_list("pk", flat=True)[: limit + 1])
+        return TransactionPage(ids=tuple(reversed(ids[:limit])), has_more=len(ids) > limit)
+    if starting_after:
+        touched = touched.filter(pk__lt=starting_after)
+    ids = list(touched.order_by("-pk").values_list("pk", flat=True)[: limit + 1])
+    return TransactionPage(ids=tuple(ids[:limit]), has_more=len(ids) > limit)
 
 
 def movements_for_owner(*, owner: str, transaction_ids: Iterable[int]) -> dict[int, list[Movement]]:

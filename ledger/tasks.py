@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 from celery import shared_task
 
-from ledger import services
+from ledger import sealing
 
 log = structlog.get_logger(__name__)
 
@@ -13,7 +13,7 @@ log = structlog.get_logger(__name__)
 @shared_task(name="ledger.tasks.seal", acks_late=True, ignore_result=True)
 def seal() -> int:
     """Every LEDGER_SEAL_INTERVAL seconds: chain committed, unsealed ledger transactions. Returns how many."""
-    report = services.chain_seal()
+    report = sealing.chain_seal()
     if report.sealed:
         log.info("ledger.sealed", sealed=report.sealed, head_seq=report.head_seq, head_hash=report.head_hash)
     return report.sealed
@@ -23,7 +23,7 @@ def seal() -> int:
 def verify() -> bool:
     """Nightly: seal, then check every ledger invariant and record the run (the `clearhouse_ledger_verify_*`
     metrics read it). Logs the chain head, so a copy of it lives outside the database. Returns True when ok."""
-    outcome = services.verification_run(source="task", seal_first=True)
+    outcome = sealing.verification_run(source="task", seal_first=True)
     summary = outcome.summary
     failed = [f"{r.name}: {f}" for r in outcome.results for f in r.failures[:20]]
     if summary.ok:

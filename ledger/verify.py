@@ -106,8 +106,11 @@ def _currencies() -> CheckResult:
     return r
 
 
-def _holds() -> CheckResult:
-    r = CheckResult(name="holds_resolve_once", description="holds are resolved at most once, and only holds")
+def _pending_resolved_once() -> CheckResult:
+    r = CheckResult(
+        name="holds_resolve_once",
+        description="pending transactions are resolved at most once, and only pending ones are resolved",
+    )
     r.examined = _count("SELECT count(*) FROM ledger_transaction WHERE kind = 'pending'")
     r.failures = [
         f"ledger transaction {t} resolves {h}, which is a {kind} transaction"
@@ -118,7 +121,7 @@ def _holds() -> CheckResult:
             """
         )
     ] + [
-        f"hold {h} (ledger transaction {h}) resolved {n} times"
+        f"pending ledger transaction {h} resolved {n} times"
         for h, n in _rows(
             """
             SELECT pending_of_id, count(*) FROM ledger_transaction WHERE pending_of_id IS NOT NULL
@@ -132,11 +135,11 @@ def _holds() -> CheckResult:
 def _release() -> CheckResult:
     r = CheckResult(
         name="hold_release_exact",
-        description="a resolution releases exactly its hold's pending entries and posts at most the held amount",
+        description="a resolution releases exactly its pending transaction's entries and posts at most their amount",
     )
     r.examined = _count("SELECT count(*) FROM ledger_transaction WHERE pending_of_id IS NOT NULL")
     r.failures = [
-        f"ledger transaction {t} leaves {left} pending of hold {h} on account {a}"
+        f"ledger transaction {t} leaves {left} of pending transaction {h} unreleased on account {a}"
         for h, t, a, left in _rows(
             """
             SELECT r.pending_of_id, r.id, e.account_id, sum(e.amount)
@@ -148,7 +151,7 @@ def _release() -> CheckResult:
             """
         )
     ] + [
-        f"ledger transaction {t} posts {posted} of hold {h}, which held {held}"
+        f"ledger transaction {t} posts {posted} of pending transaction {h}, which was for {held}"
         for t, h, posted, held in _rows(
             """
             SELECT r.id, r.pending_of_id,
@@ -333,11 +336,15 @@ def _sealed_in_time() -> CheckResult:
 def run_checks(*, progress: Callable[[int, int], None] | None = None) -> list[CheckResult]:
     """Run every ledger invariant check against the database and return their results, in this order.
 
+    (The names are recorded in every verification run and read by operators, so `holds_resolve_once` and
+    `hold_release_exact` keep the older word for a pending ledger transaction.)
+
     - `balanced`: each ledger transaction's debits equal its credits per currency and phase;
     - `two_or_more_entries`;
     - `entry_currency`: each entry is in its account's currency, an ISO 4217 one with minor units;
-    - `holds_resolve_once`: holds are resolved at most once, and only holds are resolved;
-    - `hold_release_exact`: a resolution releases exactly the hold's pending entries, posting ≤ the held amount;
+    - `holds_resolve_once`: pending transactions are resolved at most once, and only pending ones are resolved;
+    - `hold_release_exact`: a resolution releases exactly its pending transaction's entries, posting ≤ their
+      amount;
     - `pending_not_negative`: no account holds a negative pending amount;
     - `stored_balances`: each `ledger_balance` row equals the sum of its entries;
     - `reversals_mirror`: each reversal mirrors its original's posted entries, and nothing is reversed twice;
@@ -351,7 +358,7 @@ def run_checks(*, progress: Callable[[int, int], None] | None = None) -> list[Ch
         balanced,
         _two_or_more(balanced.examined),
         _currencies(),
-        _holds(),
+        _pending_resolved_once(),
         _release(),
         _pending_not_negative(),
         _stored_balances(),

@@ -2,10 +2,10 @@
 
 | step | ledger code | kind | debit | credit |
 |---|---|---|---|---|
-| authorized | `authorization_hold` | hold (pending) | platform processor_receivable | merchant pending |
-| captured (c ≤ held) | `capture` | posts c of the hold, releases the rest | processor_receivable | merchant pending |
-| voided | `void_release` | voids the hold | — | — |
-| expired (uncaptured hold lapsed) | `expiry_release` | voids the hold | — | — |
+| authorized (a) | `authorization_hold` | pending | platform processor_receivable | merchant pending |
+| captured (c ≤ a) | `capture` | post_pending: c posted, a − c released | processor_receivable | merchant pending |
+| voided | `void_release` | void_pending: a released | — | — |
+| expired (not captured in time) | `expiry_release` | void_pending: a released | — | — |
 | refund succeeded (r) | `refund` | posted | merchant pending | processor_receivable |
 | failed (declined), refund failed | nothing | — | — | — |
 
@@ -13,28 +13,24 @@ A refund reverses part of a capture before settlement: the merchant is owed r le
 liability) and the processor will pay r less (credit `processor_receivable`; the processor nets the refund in its
 settlement report, e.g. Adyen's `Refunded` rows).
 
-Test-mode and live-mode money never meet: ledger owners carry the mode (`test:merchant:mer_…`, `test:platform`).
+Test-mode and live-mode money never meet: ledger owners carry the mode (`test:merchant:mer_…`, `test:platform`;
+payments.ledger_refs is the one home of these strings).
 """
 
 from __future__ import annotations
 
-from ledger import selectors as ledger_selectors
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from ledger import services as ledger_services
-from ledger.contracts import AccountPurpose, AccountRef, Leg, Side
-from ledger.models import LedgerTransaction
+from ledger.contracts import AccountPurpose, AccountRef, Leg, Side, TransactionRecord
+from ledger.errors import TransactionNotFound
+from payments.ledger_refs import merchant_owner, platform_owner
 from payments.models import Payment, Refund
 
-HOLD_CODE = "authorization_hold"
-
-
-def merchant_owner(*, merchant_id: str, mode: str) -> str:
-    """The ledger owner string of a merchant's accounts in `mode`."""
-    return f"{mode}:merchant:{merchant_id}"
-
-
-def platform_owner(*, mode: str) -> str:
-    """The ledger owner string of the platform's accounts in `mode`."""
-    return f"{mode}:platform"
+#: The code of an authorization's pending ledger transaction (a stored string: it stays `authorization_hold`, the
+#: issuer's authorization hold it mirrors).
+AUTHORIZATION_PENDING_CODE = "authorization_hold"
 
 
 def _refs(payment: Payment) -> tuple[AccountRef, AccountRef]:
@@ -51,58 +47,69 @@ def _refs(payment: Payment) -> tuple[AccountRef, AccountRef]:
     return receivable, merchant_pending
 
 
-def post_authorization(payment: Payment) -> LedgerTransaction:
-    """Hold the authorized amount: a pending ledger transaction (idempotent per payment)."""
+def _authorization_key(payment: Payment) -> str:
+    """The idempotency key of the payment's authorization pending transaction (the ledger finds it by this key)."""
+    return f"{payment.id}:{AUTHORIZATION_PENDING_CODE}"
+
+
+def post_authorization(payment: Payment) -> TransactionRecord:
+    """Record the authorized amount as a pending ledger transaction (idempotent per payment)."""
     receivable, merchant_pending = _refs(payment)
-    return ledger_services.hold_create(
-        code=HOLD_CODE,
+    return ledger_services.pending_create(
+        code=AUTHORIZATION_PENDING_CODE,
         reference=payment.ledger_reference,
-        idempotency_key=f"{payment.id}:{HOLD_CODE}",
+        idempotency_key=_authorization_key(payment),
         debit=receivable,
         credit=merchant_pending,
         amount=payment.amount,
     )
 
 
-def _hold(payment: Payment) -> LedgerTransaction:
-    hold = ledger_selectors.hold_for_reference(reference=payment.ledger_reference, code=HOLD_CODE)
-    if hold is None:
-        raise LookupError(f"payment {payment.id} has no authorization hold in the ledger")
-    return hold
+@contextmanager
+def _authorization_found(payment: Payment) -> Iterator[None]:
+    """Raise LookupError when the ledger has no authorization pending transaction for `payment`."""
+    try:
+        yield
+    except TransactionNotFound as exc:
+        raise LookupError(f"payment {payment.id} has no authorization hold in the ledger") from exc
 
 
-def post_capture(payment: Payment, *, amount: int) -> LedgerTransaction:
-    """Post `amount` minor units of the hold and release the remainder (idempotent per payment)."""
-    return ledger_services.hold_post(
-        hold=_hold(payment),
-        amount=amount,
-        code="capture",
-        reference=payment.ledger_reference,
-        idempotency_key=f"{payment.id}:capture",
-    )
+def post_capture(payment: Payment, *, amount: int) -> TransactionRecord:
+    """Post `amount` minor units of the authorization's pending transaction and release the remainder (idempotent
+    per payment)."""
+    with _authorization_found(payment):
+        return ledger_services.pending_post(
+            pending_key=_authorization_key(payment),
+            amount=amount,
+            code="capture",
+            reference=payment.ledger_reference,
+            idempotency_key=f"{payment.id}:capture",
+        )
 
 
-def post_void(payment: Payment) -> LedgerTransaction:
-    """Release the whole hold (idempotent per payment)."""
-    return ledger_services.hold_void(
-        hold=_hold(payment),
-        code="void_release",
-        reference=payment.ledger_reference,
-        idempotency_key=f"{payment.id}:void_release",
-    )
+def post_void(payment: Payment) -> TransactionRecord:
+    """Release the whole authorization's pending transaction (idempotent per payment)."""
+    with _authorization_found(payment):
+        return ledger_services.pending_void(
+            pending_key=_authorization_key(payment),
+            code="void_release",
+            reference=payment.ledger_reference,
+            idempotency_key=f"{payment.id}:void_release",
+        )
 
 
-def post_expiry_release(payment: Payment) -> LedgerTransaction:
-    """Release the whole hold of an expired authorization (idempotent per payment)."""
-    return ledger_services.hold_void(
-        hold=_hold(payment),
-        code="expiry_release",
-        reference=payment.ledger_reference,
-        idempotency_key=f"{payment.id}:expiry_release",
-    )
+def post_expiry_release(payment: Payment) -> TransactionRecord:
+    """Release the whole pending transaction of an expired authorization (idempotent per payment)."""
+    with _authorization_found(payment):
+        return ledger_services.pending_void(
+            pending_key=_authorization_key(payment),
+            code="expiry_release",
+            reference=payment.ledger_reference,
+            idempotency_key=f"{payment.id}:expiry_release",
+        )
 
 
-def post_refund(refund: Refund) -> LedgerTransaction:
+def post_refund(refund: Refund) -> TransactionRecord:
     """Post a succeeded refund of `refund.amount` minor units: debit the merchant's pending account, credit the
     platform's processor_receivable (idempotent per refund)."""
     receivable, merchant_pending = _refs(refund.payment)

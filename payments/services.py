@@ -141,8 +141,9 @@ def payment_void(*, merchant: Merchant, mode: str, payment_id: str, reason: str 
 
 @transaction.atomic
 def payment_authorization_record(*, payment_id: str, result: AuthorizationResult) -> Payment:
-    """Record the processor's authorization answer: `authorized` (ledger hold, `payment.authorized`, and for
-    automatic capture the capture request) or `failed` (`payment.failed`; nothing is posted).
+    """Record the processor's authorization answer: `authorized` (a pending ledger transaction,
+    `payment.authorized`, and for automatic capture the capture request) or `failed` (`payment.failed`; nothing is
+    posted).
 
     Idempotent: a payment no longer `processing` is returned unchanged.
     """
@@ -197,7 +198,8 @@ def payment_authorization_fail(*, payment_id: str, code: str, message: str) -> P
 
 @transaction.atomic
 def payment_capture_record(*, payment_id: str, amount: int, psp_reference: str = "") -> Payment:
-    """Record an accepted capture of `amount` minor units: `captured`, ledger posts the hold, `payment.captured`.
+    """Record an accepted capture of `amount` minor units: `captured`, the ledger posts the pending transaction,
+    `payment.captured`.
 
     `psp_reference` is the capture's own PSP reference (a settlement report's `Modification Reference`).
     Idempotent: a payment no longer `capturing` is returned unchanged.
@@ -230,7 +232,7 @@ def payment_modification_refused(*, payment_id: str, in_status: str, code: str, 
 
 @transaction.atomic
 def payment_void_record(*, payment_id: str) -> Payment:
-    """Record an accepted void: `voided`, the ledger hold is released, `payment.voided`. Idempotent."""
+    """Record an accepted void: `voided`, the pending ledger transaction released, `payment.voided`. Idempotent."""
     payment = _lock(payment_id=payment_id)
     if payment.status != PaymentStatus.VOIDING:
         return payment
@@ -247,8 +249,8 @@ def payment_void_record(*, payment_id: str) -> Payment:
 @transaction.atomic
 def payment_expire(*, payment_id: str, now: datetime | None = None) -> Payment:
     """Expire an uncaptured authorization whose `expires_at` (authorized_at + PAYMENT_AUTHORIZATION_TTL seconds,
-    7 days by default, like a card hold) has passed: `expired`, the ledger hold released (`expiry_release`),
-    `payment.expired`, and a best-effort cancel at the processor (`payments.cancel_expired`).
+    7 days by default, like a card hold) has passed: `expired`, the pending ledger transaction released
+    (`expiry_release`), `payment.expired`, and a best-effort cancel at the processor (`payments.cancel_expired`).
 
     `now` is the clock (default: the current time). Idempotent: a payment not `authorized`, or not yet due, is
     returned unchanged. Locks the payment row, so it never races a capture or void request.

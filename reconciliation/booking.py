@@ -93,7 +93,7 @@ def _book_capture(item: matching.Settle, run: ReconciliationRun) -> Settlement |
         currency=payment.currency,
         gross_amount=gross,
         fees=row.fees,
-        ledger_transaction_id=txn.pk,
+        ledger_transaction_id=txn.id,
     )
 
 
@@ -141,7 +141,7 @@ def _book_refund(item: matching.Settle, run: ReconciliationRun) -> Settlement | 
         currency=refund.currency,
         gross_amount=refund.amount,
         fees=row.fees,
-        ledger_transaction_id=txn.pk,
+        ledger_transaction_id=txn.id,
     )
 
 
@@ -173,7 +173,7 @@ def _book_fee(item: matching.Settle, run: ReconciliationRun) -> Settlement | Non
         currency=row.net_currency,
         gross_amount=0,
         fees=amount,
-        ledger_transaction_id=txn.pk,
+        ledger_transaction_id=txn.id,
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from ledger.errors import InvalidAmount
-from ledger.services import currency_exponent
+from ledger.money import currency_exponent
 
 SETTLED = "Settled"
 REFUNDED = "Refunded"

@@ -223,14 +223,14 @@ def _uses_database(item: pytest.Item) -> bool:
 
 def _verify_ledger_traffic() -> tuple[int, list[str]]:
     """Seal and check the ledger as the test left it; returns (ledger transactions checked, failures)."""
-    from ledger import services as ledger_services
+    from ledger import sealing as ledger_sealing
     from ledger.models import LedgerTransaction
     from ledger.verify import run_checks
 
     count = LedgerTransaction.objects.count()
     if not count:
         return 0, []
-    ledger_services.chain_seal()
+    ledger_sealing.chain_seal()
     return count, [f"{r.name}: {f}" for r in run_checks() for f in r.failures]
 
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from ledger import selectors, services
+from ledger import money, services
 from ledger.contracts import ACCOUNT_TYPES, AccountPurpose, AccountRef, Balance, Leg, Side
 
 #: The currencies used, one per ISO 4217 exponent: 0 (JPY), 2 (EUR), 3 (BHD).
@@ -45,10 +45,10 @@ class Model:
 
 
 def through_minor_units(amount: int, currency: str) -> int:
-    """`amount` minor units written as a decimal in major units, converted back with ledger.services.minor_units
+    """`amount` minor units written as a decimal in major units, converted back with ledger.money.minor_units
     (so every posted amount goes through the ISO 4217 exponent of its currency)."""
     major = Decimal(amount).scaleb(-CURRENCIES[currency])
-    return services.minor_units(amount=str(major), currency=currency)
+    return money.minor_units(amount=str(major), currency=currency)
 
 
 @dataclass(frozen=True)
@@ -79,11 +79,11 @@ class Books:
     # --- the posting rules of docs/ledger.md, each in its own database transaction like a real caller --------
 
     def authorize(self, p: str, m: int, currency: str, amount: int) -> list[EntrySpec]:
-        """`authorization_hold`: hold Dr processor_receivable / Cr merchant pending."""
+        """`authorization_hold`: pending Dr processor_receivable / Cr merchant pending."""
         receivable = self.platform(AccountPurpose.PROCESSOR_RECEIVABLE, currency)
         merchant = self.merchant(m, AccountPurpose.MERCHANT_PENDING, currency)
         with transaction.atomic(durable=True):
-            services.hold_create(
+            services.pending_create(
                 code="authorization_hold",
                 reference=f"payment:{self.run}:{p}",
                 idempotency_key=f"{self.run}:{p}:authorization_hold",
@@ -93,14 +93,11 @@ class Books:
             )
         return [(receivable, Side.DEBIT, True, amount), (merchant, Side.CREDIT, True, amount)]
 
-    def _hold(self, p: str):  # type: ignore[no-untyped-def]
-        return selectors.hold_for_reference(reference=f"payment:{self.run}:{p}", code="authorization_hold")
-
     def capture(self, p: str, m: int, currency: str, held: int, amount: int) -> list[EntrySpec]:
-        """`capture`: post `amount` of the hold, release the rest."""
+        """`capture`: post `amount` of the pending transaction, release the rest."""
         with transaction.atomic(durable=True):
-            services.hold_post(
-                hold=self._hold(p),
+            services.pending_post(
+                pending_key=f"{self.run}:{p}:authorization_hold",
                 amount=amount,
                 code="capture",
                 reference=f"payment:{self.run}:{p}",
@@ -109,10 +106,10 @@ class Books:
         return self._release(m, currency, held) + (self._move(m, currency, amount) if amount else [])
 
     def void(self, p: str, m: int, currency: str, held: int) -> list[EntrySpec]:
-        """`void_release`: release the whole hold."""
+        """`void_release`: release the whole pending transaction."""
         with transaction.atomic(durable=True):
-            services.hold_void(
-                hold=self._hold(p),
+            services.pending_void(
+                pending_key=f"{self.run}:{p}:authorization_hold",
                 code="void_release",
                 reference=f"payment:{self.run}:{p}",
                 idempotency_key=f"{self.run}:{p}:void_release",

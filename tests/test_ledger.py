@@ -1,4 +1,5 @@
-"""§6 Ledger: double entry, holds that resolve once, immutability enforced by PostgreSQL, ledger_verify."""
+"""§6 Ledger: double entry, pending transactions that resolve once, immutability enforced by PostgreSQL,
+ledger_verify."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from ledger import services
-from ledger.contracts import AccountPurpose, AccountRef, Leg, Side
+from ledger.contracts import AccountPurpose, AccountRef, Leg, Side, TransactionRecord
 from ledger.errors import HoldAlreadyResolved, HoldAmountExceeded, InvalidAmount, UnbalancedTransaction
 from ledger.models import Entry, LedgerTransaction
 from ledger.selectors import balance_get
@@ -21,9 +22,9 @@ RECEIVABLE = AccountRef(owner="test:platform", purpose=AccountPurpose.PROCESSOR_
 MERCHANT = AccountRef(owner="test:merchant:m1", purpose=AccountPurpose.MERCHANT_PENDING, currency="EUR")
 
 
-def hold(amount: int = 1000, key: str = "p1") -> LedgerTransaction:
+def pending(amount: int = 1000, key: str = "p1") -> TransactionRecord:
     with transaction.atomic():
-        return services.hold_create(
+        return services.pending_create(
             code="authorization_hold",
             reference=f"payment:{key}",
             idempotency_key=f"{key}:hold",
@@ -42,15 +43,21 @@ def verify() -> tuple[int, str]:
         return exc.returncode, out.getvalue()
 
 
-def test_hold_shows_in_pending_not_posted_and_capture_posts_part_and_releases_the_rest():
-    h = hold(1000)
+def test_a_pending_transaction_shows_in_pending_not_posted_and_capture_posts_part_and_releases_the_rest():
+    h = pending(1000)
     m = balance_get(ref=MERCHANT)
     assert (m.posted, m.pending, m.available) == (0, 1000, 0)
     r = balance_get(ref=RECEIVABLE)
     assert (r.posted, r.pending) == (0, 1000)
 
     with transaction.atomic():
-        services.hold_post(hold=h, amount=600, code="capture", reference="payment:p1", idempotency_key="p1:capture")
+        services.pending_post(
+            pending_key=h.idempotency_key,
+            amount=600,
+            code="capture",
+            reference="payment:p1",
+            idempotency_key="p1:capture",
+        )
 
     m = balance_get(ref=MERCHANT)
     assert (m.posted, m.pending, m.available) == (600, 0, 600)
@@ -59,42 +66,58 @@ def test_hold_shows_in_pending_not_posted_and_capture_posts_part_and_releases_th
     assert verify()[0] == 0
 
 
-def test_a_hold_resolves_once():
-    h = hold(500)
+def test_a_pending_transaction_resolves_once():
+    h = pending(500)
     with transaction.atomic():
-        services.hold_void(hold=h, code="void_release", reference="payment:p1", idempotency_key="p1:void")
+        services.pending_void(
+            pending_key=h.idempotency_key, code="void_release", reference="payment:p1", idempotency_key="p1:void"
+        )
     with pytest.raises(HoldAlreadyResolved), transaction.atomic():
-        services.hold_post(hold=h, amount=500, code="capture", reference="payment:p1", idempotency_key="p1:capture")
+        services.pending_post(
+            pending_key=h.idempotency_key,
+            amount=500,
+            code="capture",
+            reference="payment:p1",
+            idempotency_key="p1:capture",
+        )
     with pytest.raises(HoldAlreadyResolved), transaction.atomic():
-        services.hold_void(hold=h, code="void_release", reference="payment:p1", idempotency_key="p1:void-again")
+        services.pending_void(
+            pending_key=h.idempotency_key, code="void_release", reference="payment:p1", idempotency_key="p1:void-again"
+        )
     # The same step retried with the same idempotency key is not a second resolution: it returns the first.
     with transaction.atomic():
-        again = services.hold_void(hold=h, code="void_release", reference="payment:p1", idempotency_key="p1:void")
-    assert LedgerTransaction.objects.filter(pending_of=h).count() == 1
-    assert again.pending_of_id == h.pk
+        again = services.pending_void(
+            pending_key=h.idempotency_key, code="void_release", reference="payment:p1", idempotency_key="p1:void"
+        )
+    assert LedgerTransaction.objects.filter(pending_of_id=h.id).count() == 1
+    assert again.pending_of_id == h.id
     assert balance_get(ref=MERCHANT).pending == 0
 
 
 def test_the_database_refuses_a_second_resolution_even_past_the_service():
-    h = hold(500)
+    h = pending(500)
     with transaction.atomic():
-        services.hold_void(hold=h, code="void_release", reference="payment:p1", idempotency_key="p1:void")
+        services.pending_void(
+            pending_key=h.idempotency_key, code="void_release", reference="payment:p1", idempotency_key="p1:void"
+        )
     with pytest.raises(IntegrityError), transaction.atomic():
         LedgerTransaction.objects.create(
-            code="capture", kind="post_pending", reference="payment:p1", idempotency_key="x", pending_of=h
+            code="capture", kind="post_pending", reference="payment:p1", idempotency_key="x", pending_of_id=h.id
         )
 
 
-def test_capture_above_the_hold_is_refused():
-    h = hold(500)
+def test_capture_above_the_pending_amount_is_refused():
+    h = pending(500)
     with pytest.raises(HoldAmountExceeded), transaction.atomic():
-        services.hold_post(hold=h, amount=501, code="capture", reference="payment:p1", idempotency_key="p1:c")
+        services.pending_post(
+            pending_key=h.idempotency_key, amount=501, code="capture", reference="payment:p1", idempotency_key="p1:c"
+        )
 
 
 def test_posting_is_idempotent_on_its_key():
-    first = hold(700)
-    second = hold(700)
-    assert first.pk == second.pk
+    first = pending(700)
+    second = pending(700)
+    assert first == second  # the same record, nothing written
     assert balance_get(ref=MERCHANT).pending == 700
 
 
@@ -128,7 +151,7 @@ def test_unknown_currency_is_refused():
 
 
 def test_update_of_a_ledger_entry_is_refused_by_the_database():
-    hold(1000)
+    pending(1000)
     with pytest.raises(DatabaseError, match="Cannot update"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("UPDATE ledger_entry SET amount = 1")
     with pytest.raises(DatabaseError), transaction.atomic():
@@ -137,7 +160,7 @@ def test_update_of_a_ledger_entry_is_refused_by_the_database():
 
 
 def test_delete_of_ledger_rows_is_refused_by_the_database():
-    hold(1000)
+    pending(1000)
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM ledger_entry")
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
@@ -173,17 +196,17 @@ def test_a_transaction_with_a_single_entry_cannot_commit():
 
 @pytest.mark.ledger_tampered
 def test_ledger_verify_passes_on_a_sound_ledger_and_fails_naming_a_tampered_transaction():
-    h = hold(1000)
+    h = pending(1000)
     code, out = verify()
     assert code == 0 and "balanced" in out and "FAILED" not in out
 
     # Someone with superuser rights bypasses the trigger and edits an entry.
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("ALTER TABLE ledger_entry DISABLE TRIGGER USER")
-        cursor.execute("UPDATE ledger_entry SET amount = 999 WHERE transaction_id = %s AND side = 'debit'", [h.pk])
+        cursor.execute("UPDATE ledger_entry SET amount = 999 WHERE transaction_id = %s AND side = 'debit'", [h.id])
         cursor.execute("ALTER TABLE ledger_entry ENABLE TRIGGER USER")
 
     code, out = verify()
     assert code == 1
-    assert f"ledger transaction {h.pk}" in out
+    assert f"ledger transaction {h.id}" in out
     assert "FAILED" in out

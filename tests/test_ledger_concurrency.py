@@ -126,12 +126,12 @@ def test_racing_refunds_never_overdraw_and_exactly_the_affordable_ones_succeed()
     assert selectors.balance_get(ref=clearing).posted == 1000
 
 
-def test_an_outgoing_hold_counts_against_the_available_balance_of_a_checked_posting() -> None:
+def test_an_outgoing_pending_transaction_counts_against_the_available_balance_of_a_checked_posting() -> None:
     available = merchant(1, AccountPurpose.MERCHANT_AVAILABLE)
     payouts = AccountRef(owner=PLATFORM, purpose=AccountPurpose.PAYOUTS_CLEARING, currency="EUR")
     with transaction.atomic():
         capture_like("settled", merchant(1), available, amount=1000)
-        services.hold_create(
+        services.pending_create(
             code="payout_hold",
             reference="payout:1",
             idempotency_key="payout:1:hold",
@@ -142,7 +142,7 @@ def test_an_outgoing_hold_counts_against_the_available_balance_of_a_checked_post
         )
     assert selectors.balance_get(ref=available).available == 300
     with pytest.raises(InsufficientFunds), transaction.atomic():
-        services.hold_create(
+        services.pending_create(
             code="payout_hold",
             reference="payout:2",
             idempotency_key="payout:2:hold",
@@ -214,7 +214,7 @@ def test_concurrent_postings_with_one_idempotency_key_make_one_ledger_transactio
                 ],
             )
         with lock:
-            ids.append(txn.pk)
+            ids.append(txn.id)
 
     threads = [threading.Thread(target=post) for _ in range(8)]
     for t in threads:

@@ -18,8 +18,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
-from ledger import chain, services
-from ledger.contracts import AccountPurpose, AccountRef, Leg, Side
+from ledger import chain, sealing, services
+from ledger.contracts import AccountPurpose, AccountRef, Leg, Side, TransactionRecord
 from ledger.models import AccountBalance, LedgerSeal, LedgerTransaction, VerificationRun
 from tests.conftest import close_connection_after
 
@@ -51,9 +51,9 @@ def tamper(sql: str, params: list[object] | None = None) -> None:
         cursor.execute(sql, params)
 
 
-def hold(amount: int = 1000, key: str = "p1", merchant: AccountRef = MERCHANT) -> LedgerTransaction:
+def pending(amount: int = 1000, key: str = "p1", merchant: AccountRef = MERCHANT) -> TransactionRecord:
     with transaction.atomic():
-        return services.hold_create(
+        return services.pending_create(
             code="authorization_hold",
             reference=f"payment:{key}",
             idempotency_key=f"{key}:hold",
@@ -63,14 +63,18 @@ def hold(amount: int = 1000, key: str = "p1", merchant: AccountRef = MERCHANT) -
         )
 
 
-def capture(h: LedgerTransaction, amount: int, key: str = "p1") -> LedgerTransaction:
+def capture(h: TransactionRecord, amount: int, key: str = "p1") -> TransactionRecord:
     with transaction.atomic():
-        return services.hold_post(
-            hold=h, amount=amount, code="capture", reference=f"payment:{key}", idempotency_key=f"{key}:capture"
+        return services.pending_post(
+            pending_key=h.idempotency_key,
+            amount=amount,
+            code="capture",
+            reference=f"payment:{key}",
+            idempotency_key=f"{key}:capture",
         )
 
 
-def settle(amount: int, key: str = "s1") -> LedgerTransaction:
+def settle(amount: int, key: str = "s1") -> TransactionRecord:
     with transaction.atomic():
         return services.transaction_post(
             code="settlement",
@@ -84,46 +88,46 @@ def settle(amount: int, key: str = "s1") -> LedgerTransaction:
 
 
 def _unbalance() -> tuple[int, str]:
-    h = hold()
-    tamper("UPDATE ledger_entry SET amount = 999 WHERE transaction_id = %s AND side = 'debit'", [h.pk])
-    return h.pk, "balanced"
+    h = pending()
+    tamper("UPDATE ledger_entry SET amount = 999 WHERE transaction_id = %s AND side = 'debit'", [h.id])
+    return h.id, "balanced"
 
 
 def _single_entry() -> tuple[int, str]:
-    h = hold()
-    tamper("DELETE FROM ledger_entry WHERE transaction_id = %s AND side = 'credit'", [h.pk])
-    return h.pk, "two_or_more_entries"
+    h = pending()
+    tamper("DELETE FROM ledger_entry WHERE transaction_id = %s AND side = 'credit'", [h.id])
+    return h.id, "two_or_more_entries"
 
 
 def _foreign_currency() -> tuple[int, str]:
-    h = hold()
-    tamper("UPDATE ledger_entry SET currency = 'USD' WHERE transaction_id = %s", [h.pk])
-    return h.pk, "entry_currency"
+    h = pending()
+    tamper("UPDATE ledger_entry SET currency = 'USD' WHERE transaction_id = %s", [h.id])
+    return h.id, "entry_currency"
 
 
-def _resolution_of_a_non_hold() -> tuple[int, str]:
-    h = hold()
+def _resolution_of_a_non_pending() -> tuple[int, str]:
+    h = pending()
     c = capture(h, 400)
-    tamper("UPDATE ledger_transaction SET kind = 'posted' WHERE id = %s", [h.pk])
-    return c.pk, "holds_resolve_once"
+    tamper("UPDATE ledger_transaction SET kind = 'posted' WHERE id = %s", [h.id])
+    return c.id, "holds_resolve_once"
 
 
 def _inexact_release() -> tuple[int, str]:
-    c = capture(hold(), 400)
-    tamper("UPDATE ledger_entry SET amount = -900 WHERE transaction_id = %s AND pending", [c.pk])
-    return c.pk, "hold_release_exact"
+    c = capture(pending(), 400)
+    tamper("UPDATE ledger_entry SET amount = -900 WHERE transaction_id = %s AND pending", [c.id])
+    return c.id, "hold_release_exact"
 
 
 def _negative_pending() -> tuple[int, str]:
-    h = hold()
+    h = pending()
     capture(h, 400)
-    tamper("UPDATE ledger_entry SET amount = 10 WHERE transaction_id = %s AND pending", [h.pk])
+    tamper("UPDATE ledger_entry SET amount = 10 WHERE transaction_id = %s AND pending", [h.id])
     account = AccountBalance.objects.filter(account__owner=MERCHANT.owner).values_list("account_id", flat=True)[0]
     return account, "pending_not_negative"
 
 
 def _stored_balance_edited() -> tuple[int, str]:
-    hold()
+    pending()
     account = AccountBalance.objects.filter(account__owner=MERCHANT.owner).values_list("account_id", flat=True)[0]
     tamper("UPDATE ledger_balance SET pending_credits = pending_credits + 1 WHERE account_id = %s", [account])
     return account, "stored_balances"
@@ -132,16 +136,16 @@ def _stored_balance_edited() -> tuple[int, str]:
 def _reversal_not_a_mirror() -> tuple[int, str]:
     original = settle(500)
     with transaction.atomic():
-        reversal = services.transaction_reverse(original=original, idempotency_key="s1:reversal")
-    tamper("UPDATE ledger_entry SET amount = 400 WHERE transaction_id = %s", [reversal.pk])
-    return reversal.pk, "reversals_mirror"
+        reversal = services.transaction_reverse(original_key=original.idempotency_key, idempotency_key="s1:reversal")
+    tamper("UPDATE ledger_entry SET amount = 400 WHERE transaction_id = %s", [reversal.id])
+    return reversal.id, "reversals_mirror"
 
 
 def _sealed_transaction_edited() -> tuple[int, str]:
     """A consistent edit: both entries and the stored balances changed together. Only the chain sees it."""
     posted = settle(500)
-    services.chain_seal()
-    tamper("UPDATE ledger_entry SET amount = 50 WHERE transaction_id = %s", [posted.pk])
+    sealing.chain_seal()
+    tamper("UPDATE ledger_entry SET amount = 50 WHERE transaction_id = %s", [posted.id])
     tamper(
         "UPDATE ledger_balance SET posted_debits = posted_debits - 450 WHERE account_id = "
         "(SELECT id FROM ledger_account WHERE owner = %s AND purpose = 'pending')",
@@ -152,25 +156,25 @@ def _sealed_transaction_edited() -> tuple[int, str]:
         "(SELECT id FROM ledger_account WHERE owner = %s AND purpose = 'available')",
         [MERCHANT.owner],
     )
-    return posted.pk, "hash_chain"
+    return posted.id, "hash_chain"
 
 
 def _seal_removed() -> tuple[int, str]:
     settle(100, "s1")
     second = settle(200, "s2")
     third = settle(300, "s3")
-    services.chain_seal()
-    tamper("DELETE FROM ledger_seal WHERE transaction_id = %s", [second.pk])
-    return third.pk, "hash_chain"
+    sealing.chain_seal()
+    tamper("DELETE FROM ledger_seal WHERE transaction_id = %s", [second.id])
+    return third.id, "hash_chain"
 
 
 TAMPERINGS: dict[str, Callable[[], tuple[int, str]]] = {
     "an entry's amount changed": _unbalance,
     "an entry deleted": _single_entry,
     "an entry's currency changed": _foreign_currency,
-    "a resolved hold turned into a posted transaction": _resolution_of_a_non_hold,
-    "a release that does not release the hold exactly": _inexact_release,
-    "a hold made smaller than its release": _negative_pending,
+    "a resolved pending transaction turned into a posted one": _resolution_of_a_non_pending,
+    "a release that does not release its pending transaction exactly": _inexact_release,
+    "a pending transaction made smaller than its release": _negative_pending,
     "a stored balance edited": _stored_balance_edited,
     "a reversal that does not mirror its original": _reversal_not_a_mirror,
     "a sealed transaction edited consistently": _sealed_transaction_edited,
@@ -202,7 +206,7 @@ def test_a_consistent_edit_of_a_sealed_transaction_is_caught_only_by_the_hash_ch
 @pytest.mark.ledger_tampered
 def test_rebuilding_the_chain_after_a_verification_run_is_caught_by_the_recorded_head() -> None:
     settle(100, "s1")
-    services.chain_seal()
+    sealing.chain_seal()
     assert verify()[0] == 0  # records the head
     recorded = VerificationRun.objects.order_by("-id").first()
     # The attacker edits the sealed transaction and recomputes its seal so the chain is self-consistent again.
@@ -230,25 +234,25 @@ def test_rebuilding_the_chain_after_a_verification_run_is_caught_by_the_recorded
 
 @pytest.mark.ledger_tampered
 def test_a_transaction_left_unsealed_past_the_grace_period_fails_verification(settings) -> None:
-    h = hold()
+    h = pending()
     settings.LEDGER_SEAL_GRACE = 0
     code, out = verify()
     assert code == 1 and failed_checks(out) == {"sealed_in_time"}
-    assert f"ledger transaction {h.pk}" in out
+    assert f"ledger transaction {h.id}" in out
     assert verify("--seal")[0] == 0
 
 
 def test_the_sealer_chains_every_committed_transaction_once_in_order_and_verify_rehashes_them() -> None:
-    h = hold()
+    h = pending()
     c = capture(h, 600)
-    first = services.chain_seal()
+    first = sealing.chain_seal()
     assert (first.sealed, first.head_seq) == (2, 2)
-    assert services.chain_seal().sealed == 0  # nothing new
+    assert sealing.chain_seal().sealed == 0  # nothing new
     s = settle(600)
-    report = services.chain_seal()
+    report = sealing.chain_seal()
     assert report.sealed == 1
     seals = list(LedgerSeal.objects.order_by("seq"))
-    assert [x.transaction_id for x in seals] == [h.pk, c.pk, s.pk]
+    assert [x.transaction_id for x in seals] == [h.id, c.id, s.id]
     assert seals[0].prev_hash == chain.GENESIS
     assert all(later.prev_hash == earlier.hash for earlier, later in itertools.pairwise(seals))
     assert report.head_hash == seals[-1].hash
@@ -266,18 +270,18 @@ def test_a_transaction_committed_after_a_later_one_was_sealed_is_sealed_in_the_n
 
     @close_connection_after
     def later() -> None:
-        hold(200, "later", merchant=other)
-        sealed_meanwhile.append(services.chain_seal().sealed)
+        pending(200, "later", merchant=other)
+        sealed_meanwhile.append(sealing.chain_seal().sealed)
 
     with transaction.atomic():
-        early = hold(100, "early")  # takes the lower id, but commits after `later` was sealed
+        early = pending(100, "early")  # takes the lower id, but commits after `later` was sealed
         t = threading.Thread(target=later)
         t.start()
         t.join()
     assert sealed_meanwhile == [1]
-    assert not LedgerSeal.objects.filter(transaction_id=early.pk).exists()
-    assert services.chain_seal().sealed == 1
-    assert LedgerSeal.objects.get(transaction_id=early.pk).seq == 2
+    assert not LedgerSeal.objects.filter(transaction_id=early.id).exists()
+    assert sealing.chain_seal().sealed == 1
+    assert LedgerSeal.objects.get(transaction_id=early.id).seq == 2
     assert verify()[0] == 0
 
 
@@ -297,7 +301,7 @@ def test_a_transaction_committed_after_a_later_one_was_sealed_is_sealed_in_the_n
 )
 def test_guarded_rows_cannot_be_changed_without_bypassing_the_triggers(sql: str) -> None:
     settle(100)
-    services.chain_seal()
+    sealing.chain_seal()
     assert verify()[0] == 0
     before = verify("--format", "json")[1]
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:

@@ -16,7 +16,7 @@ from django.test import Client
 
 from ledger import services as ledger_services
 from ledger import tasks as ledger_tasks
-from ledger.contracts import AccountPurpose, AccountRef, Leg, Side
+from ledger.contracts import AccountPurpose, AccountRef, Leg, Side, TransactionRecord
 from ledger.models import LedgerSeal, LedgerTransaction, VerificationRun
 from payments.postings import merchant_owner, platform_owner
 from tests.conftest import MerchantClient, drain_outbox, payment_body, subprocess_database_url
@@ -46,7 +46,7 @@ def metric(body: str, name: str) -> float | None:
     return None
 
 
-def _post(key: str, debit: AccountRef, credit: AccountRef, amount: int) -> LedgerTransaction:
+def _post(key: str, debit: AccountRef, credit: AccountRef, amount: int) -> TransactionRecord:
     with transaction.atomic():
         return ledger_services.transaction_post(
             code="fee",
@@ -85,7 +85,7 @@ def test_nightly_verification_failures_and_the_time_of_the_last_run_are_metrics(
 
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute("UPDATE ledger_entry SET amount = 99 WHERE transaction_id = %s AND side = 'debit'", [txn.pk])
+        cursor.execute("UPDATE ledger_entry SET amount = 99 WHERE transaction_id = %s AND side = 'debit'", [txn.id])
     assert ledger_tasks.verify() is False
     body = Client().get("/metrics").content.decode()
     failed = VerificationRun.objects.order_by("-id").first()
@@ -98,7 +98,7 @@ def test_nightly_verification_failures_and_the_time_of_the_last_run_are_metrics(
         run.finished_at.timestamp()
     )
     assert 'clearhouse_ledger_verify_runs_total{result="failed"} 1.0' in body
-    assert any(f"ledger transaction {txn.pk}" in f for check in failed.report for f in check["failures"])
+    assert any(f"ledger transaction {txn.id}" in f for check in failed.report for f in check["failures"])
 
 
 def ledger_verify_process(*args: str) -> subprocess.CompletedProcess[str]:
@@ -149,7 +149,7 @@ def test_ledger_verify_is_green_after_real_payment_traffic_and_red_after_an_edit
         "refund-1", available, AccountRef(owner=platform, purpose=AccountPurpose.REFUNDS_CLEARING, currency="EUR"), 500
     )
     total = LedgerTransaction.objects.count()
-    assert total == 2 * (3 + 3 + 2 + 2) + 3  # per merchant: 3 holds and 3 captures, 2 manual holds, 2 resolutions
+    assert total == 2 * (3 + 3 + 2 + 2) + 3  # per merchant: 3 pending + 3 captures, 2 manual pending + 2 resolutions
 
     green = ledger_verify_process("--seal", "--format", "json")
     assert green.returncode == 0, green.stdout + green.stderr
@@ -174,8 +174,8 @@ def test_ledger_verify_is_green_after_real_payment_traffic_and_red_after_an_edit
 
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute("UPDATE ledger_entry SET amount = 5 WHERE transaction_id = %s", [refund.pk])
+        cursor.execute("UPDATE ledger_entry SET amount = 5 WHERE transaction_id = %s", [refund.id])
     red = ledger_verify_process()
     assert red.returncode == 1
-    assert f"ledger transaction {refund.pk} was changed after it was sealed" in red.stdout
+    assert f"ledger transaction {refund.id} was changed after it was sealed" in red.stdout
     assert "ledger verification failed" in red.stderr

@@ -2,11 +2,13 @@
 fee over random amounts, merchants and currencies (ISO 4217 exponents 0, 2 and 3), posted through
 ledger.services, checked against a plain-Python model (tests/ledger_model.py) and every `ledger_verify` check.
 
-- Sequentially, the model predicts every outcome, including each refusal (hold already resolved, capture above
-  the hold, idempotency key reused with other content, refund beyond the available balance), and the balances.
-- Concurrently, on real threads with their own PostgreSQL connections, captures race voids of the same hold and
-  refunds and fees race for the same merchant's available balance: exactly one resolution of each hold wins, no
-  available balance goes below zero, and the balances equal the model of the postings that succeeded.
+- Sequentially, the model predicts every outcome, including each refusal (pending transaction already resolved,
+  capture above the pending amount, idempotency key reused with other content, refund beyond the available
+  balance), and the balances.
+- Concurrently, on real threads with their own PostgreSQL connections, captures race voids of the same pending
+  transaction and refunds and fees race for the same merchant's available balance: exactly one resolution of each
+  pending transaction wins, no available balance goes below zero, and the balances equal the model of the postings
+  that succeeded.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import selectors, services
+from ledger import sealing, selectors
 from ledger.contracts import AccountPurpose
 from ledger.errors import HoldAlreadyResolved, HoldAmountExceeded, IdempotencyConflict, InsufficientFunds
 from ledger.verify import run_checks
@@ -51,7 +53,7 @@ def assert_ledger_matches(books: Books, model: Model) -> None:
     """Every account of the run has the model's balances, and every ledger_verify check passes (after sealing)."""
     for ref in books.refs(MERCHANTS):
         assert selectors.balance_get(ref=ref) == model.balance(ref), ref
-    services.chain_seal()
+    sealing.chain_seal()
     broken = [f"{r.name}: {f}" for r in run_checks() for f in r.failures]
     assert broken == []
 
@@ -207,7 +209,7 @@ class Run:
     refunds=st.lists(charges, max_size=8),
     fees=st.lists(charges, max_size=4),
 )
-def test_concurrent_postings_resolve_each_hold_once_never_overdraw_and_match_the_model(
+def test_concurrent_postings_resolve_each_pending_transaction_once_never_overdraw_and_match_the_model(
     scripts: list[dict[str, Any]], refunds: list[tuple[int, str, int]], fees: list[tuple[int, str, int]]
 ) -> None:
     books = Books(run=f"par{uuid.uuid4().hex[:12]}")

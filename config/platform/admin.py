@@ -54,8 +54,14 @@ class ReadOnlyInline(admin.TabularInline):
 
 def admin_link(obj: Any, text: Any = None) -> str:
     """An HTML link to `obj`'s admin page (its change/view page)."""
-    url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
-    return format_html('<a href="{}">{}</a>', url, text if text is not None else obj.pk)
+    return admin_link_to(obj._meta.app_label, obj._meta.model_name, obj.pk, text)
+
+
+def admin_link_to(app_label: str, model_name: str, pk: Any, text: Any = None) -> str:
+    """An HTML link to the admin page of row `pk` of `app_label.model_name`, for rows known only by id (another
+    app's contracts, e.g. a ledger transaction record)."""
+    url = reverse(f"admin:{app_label}_{model_name}_change", args=[pk])
+    return format_html('<a href="{}">{}</a>', url, text if text is not None else pk)
 
 
 class ReasonForm(forms.Form):

@@ -18,7 +18,15 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
 
 from config.platform.actors import Actor
-from config.platform.admin import ReadOnlyAdmin, ReadOnlyInline, ReasonForm, StaffAction, admin_link, staff_action_view
+from config.platform.admin import (
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    ReasonForm,
+    StaffAction,
+    admin_link,
+    admin_link_to,
+    staff_action_view,
+)
 from config.platform.outbox.models import OutboxMessage
 from ledger import selectors as ledger_selectors
 from payments import staff
@@ -34,10 +42,10 @@ def ledger_panel(request: HttpRequest, payment_id: str) -> Panel | None:
         return None
     rows = []
     for txn in ledger_selectors.transactions_for_reference(reference=payment_reference(payment_id)):
-        for entry in txn.entries.all():
+        for entry in txn.entries:
             rows.append(
                 [
-                    admin_link(txn, f"#{txn.pk}"),
+                    admin_link_to("ledger", "ledgertransaction", txn.id, f"#{txn.id}"),
                     txn.code,
                     txn.kind,
                     f"{entry.account.owner} {entry.account.purpose}",

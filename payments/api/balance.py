@@ -144,19 +144,12 @@ def paginate_balance_transactions(request: Request, *, owner: str, livemode: boo
         )
     if errors:
         raise ValidationProblem(errors)
-    queryset = ledger_selectors.transactions_for_owner(owner=owner)
-    if before:
-        ids = list(queryset.filter(pk__gt=before).order_by("pk").values_list("pk", flat=True)[: limit + 1])
-        has_more = len(ids) > limit
-        ids = list(reversed(ids[:limit]))
-    else:
-        qs = queryset.filter(pk__lt=after) if after else queryset
-        ids = list(qs.order_by("-pk").values_list("pk", flat=True)[: limit + 1])
-        has_more = len(ids) > limit
-        ids = ids[:limit]
-    movements = ledger_selectors.movements_for_owner(owner=owner, transaction_ids=ids)
-    data = [balance_transaction_to_dict(movements=movements[i], livemode=livemode) for i in ids if i in movements]
-    return {"object": "list", "url": request.path, "has_more": has_more, "data": data}
+    page = ledger_selectors.transaction_page_for_owner(
+        owner=owner, limit=limit, starting_after=after, ending_before=before
+    )
+    movements = ledger_selectors.movements_for_owner(owner=owner, transaction_ids=page.ids)
+    data = [balance_transaction_to_dict(movements=movements[i], livemode=livemode) for i in page.ids if i in movements]
+    return {"object": "list", "url": request.path, "has_more": page.has_more, "data": data}
 
 
 class BalanceView(MerchantAPIView):

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from ledger import services
+from ledger import sealing
 
 
 class Command(BaseCommand):
@@ -23,5 +23,5 @@ class Command(BaseCommand):
         parser.add_argument("--full", action="store_true", help="scan the whole ledger, not only the recent tail")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = services.chain_seal(full=options["full"])
+        report = sealing.chain_seal(full=options["full"])
         self.stdout.write(f"sealed {report.sealed} ledger transaction(s); head #{report.head_seq} {report.head_hash}")

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ledger import selectors, services
+from ledger import sealing, selectors
 from ledger.progress import ProgressBar
 
 #: With `--progress auto`, a bar is drawn for ledgers with at least this many sealed ledger transactions.
@@ -37,7 +37,7 @@ class Command(BaseCommand):
             options["progress"] == "auto" and sys.stderr.isatty() and status.sealed >= LARGE_LEDGER
         )
         bar = ProgressBar(label="hash chain", unit="sealed ledger transactions", stream=self.stderr) if show else None
-        outcome = services.verification_run(source="command", seal_first=options["seal"], progress=bar)
+        outcome = sealing.verification_run(source="command", seal_first=options["seal"], progress=bar)
         if bar is not None:
             bar.close()
         results, summary = outcome.results, outcome.summary
