@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from config.platform.merchants.services import api_key_create
 from ledger import services as ledger_services
 from ledger.contracts import AccountPurpose, AccountRef, Leg, Side
-from payments.postings import merchant_owner, platform_owner
+from payments.ledger_refs import merchant_owner, platform_owner
 from tests.conftest import MerchantClient, drain_outbox, payment_body
 
 pytestmark = pytest.mark.django_db(transaction=True)

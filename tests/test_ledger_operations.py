@@ -18,7 +18,7 @@ from ledger import services as ledger_services
 from ledger import tasks as ledger_tasks
 from ledger.contracts import AccountPurpose, AccountRef, Leg, Side, TransactionRecord
 from ledger.models import LedgerSeal, LedgerTransaction, VerificationRun
-from payments.postings import merchant_owner, platform_owner
+from payments.ledger_refs import merchant_owner, platform_owner
 from tests.conftest import MerchantClient, drain_outbox, payment_body, subprocess_database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,8 +13,8 @@ from ledger.models import LedgerTransaction
 from ledger.selectors import balance_get
 from payments import services, tasks
 from payments.errors import InvalidState
+from payments.ledger_refs import merchant_owner
 from payments.models import Event, Payment, PaymentStatus
-from payments.postings import merchant_owner
 from tests.conftest import Acquirer, MerchantClient, authorized_payment, captured_payment, drain_outbox, payment_body
 
 pytestmark = pytest.mark.django_db(transaction=True)

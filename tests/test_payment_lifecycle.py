@@ -11,8 +11,8 @@ from config.platform.outbox.models import OutboxMessage
 from ledger.contracts import AccountPurpose, AccountRef
 from ledger.models import LedgerTransaction
 from ledger.selectors import balance_get
+from payments.ledger_refs import merchant_owner, platform_owner
 from payments.models import Event, Payment
-from payments.postings import merchant_owner, platform_owner
 from tests.conftest import Acquirer, MerchantClient, drain_once, drain_outbox, make_due, payment_body
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -24,8 +24,8 @@ from ledger.contracts import AccountPurpose, AccountRef
 from ledger.models import Entry, LedgerTransaction
 from ledger.selectors import balance_get
 from payments import holds, staff
+from payments.ledger_refs import merchant_owner, platform_owner
 from payments.models import AuditRecord, Payment, Refund
-from payments.postings import merchant_owner, platform_owner
 from payments.processors import get_processor
 from payments.processors.base import ModificationRequest
 from payments.settlement import SettlementRefund

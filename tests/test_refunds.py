@@ -15,8 +15,8 @@ from config.platform.outbox.models import OutboxMessage
 from ledger.contracts import AccountPurpose, AccountRef
 from ledger.models import LedgerTransaction
 from ledger.selectors import balance_get
+from payments.ledger_refs import merchant_owner, platform_owner
 from payments.models import Event, Payment, Refund
-from payments.postings import merchant_owner, platform_owner
 from tests.conftest import (
     ACQUIRER_KEY,
     Acquirer,
