@@ -1,9 +1,9 @@
 """Fraud write services: score a payment once, record every fired rule, and hold it at or above the threshold.
 
 Off the request path: called by the `fraud.score` outbox subscriber on `payment.authorized` (fraud.handlers), so
-authorization never waits for it. The hold itself belongs to payments (payments.holds.payment_hold_place, which
-emits `payment.held`); it is placed in the same transaction as the result, so there is never a result saying
-"hold" without the hold, or the other way round.
+authorization never waits for it. The settlement hold itself belongs to payments
+(payments.settlement_holds.settlement_hold_place, which emits `payment.held`); it is placed in the same transaction
+as the result, so there is never a result saying "hold" without the hold, or the other way round.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 
 from fraud import rules, velocity
 from fraud.models import Decision, FiredRule, FraudResult
-from payments import holds
+from payments import settlement_holds
 from payments.risk import PaymentRiskFacts, payment_risk_facts
 
 log = structlog.get_logger(__name__)
@@ -85,7 +85,7 @@ def payment_score(*, payment_id: str, event_id: str = "") -> FraudResult:
             ]
         )
         if decision == Decision.HOLD:
-            holds.payment_hold_place(
+            settlement_holds.settlement_hold_place(
                 payment_id=payment_id,
                 reason=HOLD_REASON,
                 source="fraud",

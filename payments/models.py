@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 import pgtrigger
 from django.db import models
@@ -311,27 +312,48 @@ class Refund(FSMModelMixin, models.Model):
         self.failed_at = at
 
 
-class HoldStatus(models.TextChoices):
-    """`active`: the payment may not settle. `released`: a person cleared it. `voided`: the payment was voided
-    from the hold queue (a voided payment never settles; the hold is not released)."""
+class SettlementHoldStatus(models.TextChoices):
+    """A settlement hold's status. `active`: the payment may not settle. `released`: a person cleared it.
+    `voided`: the payment was voided from the hold queue (a voided payment never settles; the hold is not
+    released)."""
 
     ACTIVE = "active"
     RELEASED = "released"
     VOIDED = "voided"
 
 
-class PaymentHold(models.Model):
-    """A hold on a payment: while any hold of a payment is not `released`, reconciliation never settles it.
+class _ProtectInstalledAs(pgtrigger.Protect):
+    """pgtrigger.Protect pinned to the PostgreSQL name (`pgid`) its trigger and function were installed with.
 
-    Placed by another app through payments.holds.payment_hold_place (fraud: `source="fraud"`); ended by a staff
-    user (payments.holds.payment_hold_release, or voiding the held payment). At most one hold per payment is
-    `active` (a partial unique index). `details` is the placing app's evidence as JSON (fraud: the score and the
-    rules that fired with their contributions); `reason` is a short stable code shown to merchants.
+    pgtrigger names them `pgtrigger_<name>_<first 5 hex digits of sha1("app_label.ModelName:name")>`, so renaming
+    the model would rename the trigger, and migrations would drop and re-create it. Pinned, a model rename stays
+    state-only: the trigger in the database is the same one.
+    """
+
+    def __init__(self, *, pgid: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pgid = pgid
+
+    def get_pgid(self, model: type[models.Model]) -> str:
+        """The pinned name, whatever the model is called now."""
+        return self.pgid
+
+
+class SettlementHold(models.Model):
+    """A settlement hold (a review hold) on a payment: while any settlement hold of a payment is not `released`,
+    reconciliation never settles it. Not the card issuer's authorization hold, nor the ledger's pending
+    transaction: a held payment is still authorized and captured as usual.
+
+    Placed by another app through payments.settlement_holds.settlement_hold_place (fraud: `source="fraud"`); ended
+    by a staff user (payments.settlement_holds.settlement_hold_release, or voiding the held payment). At most one
+    hold per payment is `active` (a partial unique index). `details` is the placing app's evidence as JSON (fraud:
+    the score and the rules that fired with their contributions); `reason` is a short stable code shown to
+    merchants. The table keeps its first name, `payments_paymenthold` (the model was `PaymentHold`).
     """
 
     id = models.CharField(primary_key=True, max_length=40, default=partial(new_id, "hold"), editable=False)
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="holds")
-    status = models.CharField(max_length=10, choices=HoldStatus.choices, default=HoldStatus.ACTIVE)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="settlement_holds")
+    status = models.CharField(max_length=10, choices=SettlementHoldStatus.choices, default=SettlementHoldStatus.ACTIVE)
     reason = models.CharField(max_length=64)
     source = models.CharField(max_length=32)
     note = models.CharField(max_length=1000, blank=True)
@@ -342,13 +364,21 @@ class PaymentHold(models.Model):
     end_reason = models.CharField(max_length=1000, blank=True)
 
     class Meta:
+        db_table = "payments_paymenthold"
         constraints = [
             models.UniqueConstraint(
                 fields=["payment"], condition=models.Q(status="active"), name="payment_hold_one_active"
             ),
         ]
         indexes = [models.Index(fields=["status", "-created_at"], name="payment_hold_queue")]
-        triggers = [pgtrigger.Protect(name="payment_hold_no_delete", operation=pgtrigger.Delete)]
+        # Installed while the model was PaymentHold: sha1("payments.PaymentHold:payment_hold_no_delete") → 895bc.
+        triggers = [
+            _ProtectInstalledAs(
+                name="payment_hold_no_delete",
+                operation=pgtrigger.Delete,
+                pgid="pgtrigger_payment_hold_no_delete_895bc",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.id} on {self.payment_id} ({self.status})"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from config.platform.http.rendering import iso
-from payments.models import Payment, PaymentHold, PaymentStatus, Refund
+from payments.models import Payment, PaymentStatus, Refund, SettlementHold
 
 
 def payment_to_dict(payment: Payment) -> dict[str, Any]:
@@ -14,7 +14,7 @@ def payment_to_dict(payment: Payment) -> dict[str, Any]:
     `amount_capturable`: what a capture may still take (the authorized amount while `authorized`, else 0).
     `amount_refunded`: what succeeded refunds returned; `amount_refundable`: what new refunds may still take
     (captured − refunded − pending refunds). `expires_at`: when an uncaptured authorization lapses.
-    `hold`: the payment's latest hold (payment_hold_to_dict) or None; uses `payment.holds` (prefetchable).
+    `hold`: the payment's latest hold (settlement_hold_to_dict) or None; uses `payment.settlement_holds` (prefetchable).
     """
     capturable = payment.amount if payment.status == PaymentStatus.AUTHORIZED else 0
     card = None
@@ -50,13 +50,15 @@ def payment_to_dict(payment: Payment) -> dict[str, Any]:
         "authorized_at": iso(payment.authorized_at),
         "captured_at": iso(payment.captured_at),
         "voided_at": iso(payment.voided_at),
-        "hold": payment_hold_to_dict(max(payment.holds.all(), key=lambda h: (h.created_at, h.id), default=None)),
+        "hold": settlement_hold_to_dict(
+            max(payment.settlement_holds.all(), key=lambda h: (h.created_at, h.id), default=None)
+        ),
         "expires_at": iso(payment.expires_at) if payment.status == PaymentStatus.AUTHORIZED else None,
         "expired_at": iso(payment.expired_at),
     }
 
 
-def payment_hold_to_dict(hold: PaymentHold | None) -> dict[str, Any] | None:
+def settlement_hold_to_dict(hold: SettlementHold | None) -> dict[str, Any] | None:
     """A hold as merchants see it: `{"id", "status": active|released|voided, "reason", "created", "ended"}`.
 
     While `status` is `active` the payment does not settle to the merchant's available balance.

@@ -13,8 +13,8 @@ from payments.models import Event, Payment, PaymentStatus, Refund
 
 
 def payment_list(*, merchant: Merchant, mode: str) -> QuerySet[Payment]:
-    """The merchant's payments in `mode` (unordered; callers page by id), holds prefetched for their API form."""
-    return Payment.objects.filter(merchant=merchant, mode=mode).prefetch_related("holds")
+    """The merchant's payments in `mode` (unordered; callers page by id), with their settlement holds prefetched."""
+    return Payment.objects.filter(merchant=merchant, mode=mode).prefetch_related("settlement_holds")
 
 
 def payment_get(*, merchant: Merchant, mode: str, payment_id: str) -> Payment:

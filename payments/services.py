@@ -21,7 +21,7 @@ from config.platform.merchants.models import Merchant
 from config.platform.outbox import engine as outbox
 from payments import events, postings
 from payments.errors import InvalidAmount, InvalidState, NotFound
-from payments.models import CaptureMethod, Payment, PaymentHold, PaymentStatus, Refund, RefundStatus
+from payments.models import CaptureMethod, Payment, PaymentStatus, Refund, RefundStatus, SettlementHold
 from payments.processors.base import AuthorizationResult
 
 
@@ -99,8 +99,8 @@ def payment_create(
         customer_ip=customer_ip,
         processor=processor or settings.DEFAULT_PROCESSOR,
     )
-    # A new payment has no holds: say so, so that rendering it (event snapshot, API answer) does not ask.
-    payment._prefetched_objects_cache = {"holds": PaymentHold.objects.none()}
+    # A new payment has no settlement holds: say so, so that rendering it (event snapshot, API answer) does not ask.
+    payment._prefetched_objects_cache = {"settlement_holds": SettlementHold.objects.none()}
     events.event_emit(type=events.PAYMENT_CREATED, payment=payment)
     return payment
 

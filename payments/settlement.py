@@ -1,8 +1,9 @@
 """What reconciliation may know about payments and refunds to settle them: plain contracts
 and selectors. Reconciliation posts the settlement itself (ledger.services) under the row locks taken here.
 
-Settlement eligibility is decided by payments, which owns the payment and its holds (`SettlementPayment`):
-a payment settles when it was captured, is not voided, and none of its holds is still in force.
+Settlement eligibility is decided by payments, which owns the payment and its settlement holds
+(`SettlementPayment`): a payment settles when it was captured, is not voided, and none of its settlement holds is
+still in force.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from django.db.models import Exists, OuterRef, QuerySet
 
 from payments.ledger_refs import payment_reference
-from payments.models import HoldStatus, Payment, PaymentHold, PaymentStatus, Refund, RefundStatus
+from payments.models import Payment, PaymentStatus, Refund, RefundStatus, SettlementHold, SettlementHoldStatus
 
 _VOIDED = (PaymentStatus.VOIDING, PaymentStatus.VOIDED)
 
@@ -23,7 +24,7 @@ _VOIDED = (PaymentStatus.VOIDING, PaymentStatus.VOIDED)
 class SettlementPayment:
     """A payment as reconciliation sees it. Amounts in minor units of `currency`.
 
-    `held`: some hold is not `released` (active, or ended by voiding the payment): it must not settle.
+    `held`: some settlement hold is not `released` (active, or ended by voiding the payment): it must not settle.
     `voided`: `voiding` or `voided`. `captured`: money was captured (`amount_captured` > 0).
     """
 
@@ -73,7 +74,7 @@ class SettlementRefund:
 
 
 def _held() -> Exists:
-    return Exists(PaymentHold.objects.filter(payment=OuterRef("pk")).exclude(status=HoldStatus.RELEASED))
+    return Exists(SettlementHold.objects.filter(payment=OuterRef("pk")).exclude(status=SettlementHoldStatus.RELEASED))
 
 
 def _view(payment: Payment) -> SettlementPayment:
@@ -99,7 +100,7 @@ def _payments(processor: str) -> QuerySet[Payment]:
 def payments_lock_for_settlement(*, processor: str, psp_references: Iterable[str]) -> dict[str, SettlementPayment]:
     """Lock (`SELECT … FOR UPDATE`, in id order) the payments of `processor` with these authorization PSP
     references and return them keyed by PSP reference. Call inside the transaction that settles them: a hold
-    placed concurrently (payments.holds locks the same row) then lands either before (and is seen here) or
+    placed concurrently (payments.settlement_holds locks the same row) then lands either before (and is seen here) or
     after the settlement. Raises TransactionManagementError outside a transaction.
     """
     refs = sorted({r for r in psp_references if r})

@@ -4,7 +4,8 @@ writes an audit record (staff user + typed reason) and commits both in one durab
 - payment_void_by_staff (`payments.void_payment`, checked by the admin): services.payment_void → `voiding`; the
   worker voids at the processor, posts `void_release` and emits `payment.voided`.
 - held_payment_void_by_staff (`payments.void_payment`): the same, and the active hold becomes `voided`.
-- hold_release_by_staff (`payments.release_hold`): holds.payment_hold_release (`payment.hold_released`).
+- settlement_hold_release_by_staff (`payments.release_hold`): settlement_holds.settlement_hold_release
+  (`payment.hold_released`).
 - outbox_replay_by_staff (`payments.replay_outbox`): outbox.replay (a dead letter is due again, attempts reset).
 """
 
@@ -15,10 +16,10 @@ from django.db import transaction
 from config.platform.actors import Actor, clean_reason
 from config.platform.outbox import engine as outbox
 from config.platform.outbox.models import OutboxMessage
-from payments import holds, services
+from payments import services, settlement_holds
 from payments.audit import audit_record_write
 from payments.errors import InvalidState, NotFound
-from payments.models import Payment, PaymentHold
+from payments.models import Payment, SettlementHold
 
 #: The void reasons the API accepts (payments.api.serializers.PaymentVoidSerializer), shown in the admin's form.
 VOID_REASONS = ("requested_by_customer", "duplicate", "fraudulent", "abandoned")
@@ -58,7 +59,7 @@ def payment_void_by_staff(*, payment_id: str, actor: Actor, reason: str, void_re
 @transaction.atomic(durable=True)
 def held_payment_void_by_staff(
     *, payment_id: str, actor: Actor, reason: str, void_reason: str = "fraudulent"
-) -> tuple[Payment, PaymentHold]:
+) -> tuple[Payment, SettlementHold]:
     """Void a held, authorized payment from the hold queue: the void as in payment_void_by_staff, and the active
     hold becomes `voided` (the payment never settles). One audit record. Raises NotFound, NotHeld (no active
     hold), InvalidState unless `authorized`, ReasonRequired; nothing is written then.
@@ -68,7 +69,7 @@ def held_payment_void_by_staff(
     payment = services.payment_void(
         merchant=payment.merchant, mode=payment.mode, payment_id=payment.pk, reason=void_reason
     )
-    hold = holds.payment_hold_end_by_void(payment_id=payment.pk, actor=actor, reason=reason)
+    hold = settlement_holds.settlement_hold_end_by_void(payment_id=payment.pk, actor=actor, reason=reason)
     audit_record_write(
         actor=actor,
         action="payment.held_void",
@@ -82,12 +83,12 @@ def held_payment_void_by_staff(
 
 
 @transaction.atomic(durable=True)
-def hold_release_by_staff(*, payment_id: str, actor: Actor, reason: str) -> PaymentHold:
-    """Release a payment's active hold (holds.payment_hold_release, which writes the audit record).
+def settlement_hold_release_by_staff(*, payment_id: str, actor: Actor, reason: str) -> SettlementHold:
+    """Release a payment's active hold (settlement_holds.settlement_hold_release, which writes the audit record).
 
     Raises NotFound, NotHeld, ReasonRequired.
     """
-    return holds.payment_hold_release(payment_id=payment_id, actor=actor, reason=reason)
+    return settlement_holds.settlement_hold_release(payment_id=payment_id, actor=actor, reason=reason)
 
 
 @transaction.atomic(durable=True)

@@ -16,7 +16,7 @@ from django.test import Client
 from config.platform.outbox.models import OutboxMessage
 from fraud.models import ListEntry
 from ledger.models import Account, LedgerTransaction
-from payments.models import AuditRecord, Event, HoldStatus, Payment, PaymentHold
+from payments.models import AuditRecord, Event, Payment, SettlementHold, SettlementHoldStatus
 from tests.conftest import MerchantClient, drain_outbox, payment_body
 from tests.operators import make_staff, run_command
 
@@ -47,7 +47,7 @@ def test_a_held_tok_risky_payment_is_in_the_hold_queue_with_the_rules_that_fired
     held = pay(api, payment_method="tok_risky")
     ordinary = pay(api)
 
-    queue = page(finance, "/admin/payments/paymenthold/")
+    queue = page(finance, "/admin/payments/settlementhold/")
     assert held in queue and ordinary not in queue
     assert "BIN blocklist +100" in queue and "BIN 400020 matches blocklisted 400020" in queue
 
@@ -149,7 +149,7 @@ def test_support_cannot_void_release_or_replay(api: MerchantClient, fraud_defaul
     assert support.post(f"/admin/outbox/outboxmessage/{message.pk}/replay/", {"reason": "no"}).status_code == 403
 
     assert Payment.objects.get(pk=payment_id).status == "authorized"
-    assert PaymentHold.objects.get(payment_id=payment_id).status == HoldStatus.ACTIVE
+    assert SettlementHold.objects.get(payment_id=payment_id).status == SettlementHoldStatus.ACTIVE
     assert OutboxMessage.objects.get(pk=message.pk).status == "dead"
     assert not AuditRecord.objects.exists()
 
@@ -165,7 +165,7 @@ def test_a_staff_user_without_permissions_sees_nothing(api: MerchantClient, staf
         "/admin/payments/payment/",
         f"/admin/payments/payment/{payment_id}/change/",
         "/admin/ledger/ledgertransaction/",
-        "/admin/payments/paymenthold/",
+        "/admin/payments/settlementhold/",
         "/admin/reconciliation/discrepancy/",
         "/admin/fraud/rule/",
     ):
@@ -181,13 +181,13 @@ def test_finance_releases_a_hold_with_an_audited_reason(api: MerchantClient, fra
 
     assert response.status_code == 302
     assert "was released" in page(finance, response["Location"])
-    hold = PaymentHold.objects.get(payment_id=payment_id)
+    hold = SettlementHold.objects.get(payment_id=payment_id)
     assert (hold.status, hold.ended_by, hold.end_reason) == ("released", "fiona", "Known customer, verified by phone")
     audit = AuditRecord.objects.get(payment_id=payment_id)
     assert (audit.action, audit.object_id, audit.actor) == ("payment.hold_release", hold.pk, "fiona")
     assert Event.objects.filter(payment_id=payment_id, type="payment.hold_released").count() == 1
     assert api.get(f"/v1/payments/{payment_id}").json()["hold"]["status"] == "released"
-    assert payment_id not in page(finance, "/admin/payments/paymenthold/")
+    assert payment_id not in page(finance, "/admin/payments/settlementhold/")
 
     again = finance.post(RELEASE.format(payment_id), {"reason": "twice"})
     assert again.status_code == 400 and "no active hold" in again.content.decode()
@@ -201,7 +201,7 @@ def test_finance_voids_a_held_payment_and_its_hold_becomes_voided(api: MerchantC
     response = finance.post(VOID_HELD.format(payment_id), {"reason": "Stolen card", "void_reason": ""})
 
     assert response.status_code == 302
-    assert PaymentHold.objects.get(payment_id=payment_id).status == HoldStatus.VOIDED
+    assert SettlementHold.objects.get(payment_id=payment_id).status == SettlementHoldStatus.VOIDED
     payment = Payment.objects.get(pk=payment_id)
     assert (payment.status, payment.void_reason) == ("voiding", "fraudulent")
     assert AuditRecord.objects.get(payment_id=payment_id).action == "payment.held_void"
@@ -216,7 +216,7 @@ def test_nothing_in_the_admin_edits_or_deletes_payments_ledger_entries_events_or
     finance.post(RELEASE.format(payment_id), {"reason": "ok"})
     objects = {
         "payments/payment": payment_id,
-        "payments/paymenthold": PaymentHold.objects.get(payment_id=payment_id).pk,
+        "payments/settlementhold": SettlementHold.objects.get(payment_id=payment_id).pk,
         "outbox/outboxmessage": OutboxMessage.objects.filter(key=payment_id).first().pk,
         "payments/auditrecord": AuditRecord.objects.get().pk,
         "merchants/merchant": api.merchant.pk,
@@ -321,6 +321,32 @@ def test_the_data_migrations_create_the_finance_and_support_groups():
     assert not any(p.split(".")[1].startswith(("delete_payment", "change_payment")) for p in finance)
     assert support and all(p.split(".")[1].startswith("view_") for p in support)
     assert support <= finance
+
+
+def test_the_settlement_hold_rename_keeps_the_groups_and_users_access_on_an_existing_database(staff_groups):
+    executor = MigrationExecutor(connection)
+    executor.migrate([("payments", "0007_merchants_idempotency_outbox_move_out")])  # the model was PaymentHold
+    old = Permission.objects.get(content_type__app_label="payments", codename="view_paymenthold")
+    reader = make_staff("ulla")
+    reader.user_permissions.add(old)
+    assert {g.name for g in old.group_set.all()} == {"Finance", "Support"}
+
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    new = Permission.objects.get(pk=old.pk)
+    assert (new.content_type.model, new.codename, new.name) == (
+        "settlementhold",
+        "view_settlementhold",
+        "Can view settlement hold",
+    )
+    assert new.content_type_id == old.content_type_id and {g.name for g in new.group_set.all()} == {
+        "Finance",
+        "Support",
+    }
+    assert not Permission.objects.filter(codename__endswith="_paymenthold").exists()
+    assert User.objects.get(pk=reader.pk).has_perm("payments.view_settlementhold")
+    assert Permission.objects.filter(content_type__app_label="payments", codename="release_hold").exists()
 
 
 def test_create_staff_user_makes_a_staff_login_in_the_group(staff_groups):

@@ -22,7 +22,7 @@ from fraud.models import (
     Rule,
     ScoringSettings,
 )
-from payments.models import Event, HoldStatus, PaymentHold
+from payments.models import Event, SettlementHold, SettlementHoldStatus
 from tests.conftest import MerchantClient, close_connection_after, drain_outbox, payment_body
 from tests.operators import drain_only
 from webhooks.models import WebhookDelivery
@@ -74,7 +74,7 @@ def test_tok_risky_is_held_by_the_default_bin_blocklist_and_shows_its_hold(api: 
     assert (result.score, result.hold_score, result.decision) == (100, 80, "hold")
     assert fired(payment_id) == [("BIN blocklist", 100)]
     assert "400020" in FiredRule.objects.get(result=result).detail
-    hold = PaymentHold.objects.get(payment_id=payment_id)
+    hold = SettlementHold.objects.get(payment_id=payment_id)
     assert (hold.status, hold.source, hold.reason) == ("active", "fraud", "fraud_review")
     assert hold.details["rules"][0]["rule"] == "BIN blocklist" and hold.details["score"] == 100
     assert event_types(payment_id) == ["payment.created", "payment.authorized", "payment.captured", "payment.held"]
@@ -97,7 +97,7 @@ def test_an_ordinary_payment_is_scored_and_allowed_without_a_hold(api: MerchantC
     result = FraudResult.objects.get(payment_id=payment_id)
     assert (result.score, result.decision) == (0, "allow")
     assert fired(payment_id) == []
-    assert not PaymentHold.objects.filter(payment_id=payment_id).exists()
+    assert not SettlementHold.objects.filter(payment_id=payment_id).exists()
     assert "payment.held" not in event_types(payment_id)
     assert api.get(f"/v1/payments/{payment_id}").json()["hold"] is None
 
@@ -112,7 +112,7 @@ def test_authorization_and_capture_never_wait_for_fraud_scoring(api: MerchantCli
     assert OutboxMessage.objects.get(key=payment_id, subscriber="fraud.score").status == "pending"
 
     drain_outbox()
-    assert PaymentHold.objects.get(payment_id=payment_id).status == HoldStatus.ACTIVE
+    assert SettlementHold.objects.get(payment_id=payment_id).status == SettlementHoldStatus.ACTIVE
 
 
 def test_scoring_the_same_event_twice_changes_nothing(api: MerchantClient, fraud_defaults):
@@ -128,7 +128,7 @@ def test_scoring_the_same_event_twice_changes_nothing(api: MerchantClient, fraud
     assert FraudResult.objects.filter(payment_id=payment_id).count() == 1
     assert again.event_id == row.payload["event_id"]
     assert fired(payment_id) == [("BIN blocklist", 100)]
-    assert PaymentHold.objects.filter(payment_id=payment_id).count() == 1
+    assert SettlementHold.objects.filter(payment_id=payment_id).count() == 1
     assert event_types(payment_id).count("payment.held") == 1
     redis = get_redis_connection("default")
     members = [m.decode() for k in redis.scan_iter(f"{velocity.KEY_PREFIX}card:*") for m in redis.zrange(k, 0, -1)]
@@ -155,7 +155,7 @@ def test_two_workers_scoring_one_payment_at_once_record_one_result_and_one_hold(
     assert len(results) == 4 and len(set(results)) == 1
     assert FraudResult.objects.filter(payment_id=payment_id).count() == 1
     assert FiredRule.objects.filter(result__payment_id=payment_id).count() == 1
-    assert PaymentHold.objects.filter(payment_id=payment_id).count() == 1
+    assert SettlementHold.objects.filter(payment_id=payment_id).count() == 1
     assert event_types(payment_id).count("payment.held") == 1
 
 
@@ -226,7 +226,7 @@ def test_amount_thresholds_are_per_currency_in_minor_units(api: MerchantClient, 
     other_currency = pay(api, amount=10_000, currency="USD")
     drain_outbox()
 
-    assert fired(at) == [("Large amount", 100)] and PaymentHold.objects.filter(payment_id=at).exists()
+    assert fired(at) == [("Large amount", 100)] and SettlementHold.objects.filter(payment_id=at).exists()
     assert fired(below) == [] and fired(other_currency) == []
 
 

@@ -23,7 +23,7 @@ from config.platform.actors import Actor
 from ledger.contracts import AccountPurpose, AccountRef
 from ledger.models import Entry, LedgerTransaction
 from ledger.selectors import balance_get
-from payments import holds, staff
+from payments import settlement_holds, staff
 from payments.ledger_refs import merchant_owner, platform_owner
 from payments.models import AuditRecord, Payment, Refund
 from payments.processors import get_processor
@@ -82,7 +82,7 @@ def day(api: MerchantClient, own_acquirer, fraud_defaults, settings) -> Day:
         "voided",
         "authorized",
     ]
-    assert holds.payment_hold_active(payment_id=risky) is not None
+    assert settlement_holds.settlement_hold_active(payment_id=risky) is not None
     return Day(
         api=api,
         day=Payment.objects.get(pk=visa).captured_at.date(),
@@ -190,7 +190,9 @@ def test_running_reconcile_again_changes_nothing(day: Day):
 
 def test_releasing_the_hold_lets_a_rerun_settle_it_and_closes_the_discrepancy(day: Day):
     run_command("reconcile", "--date", day.day.isoformat())
-    staff.hold_release_by_staff(payment_id=day.risky, actor=Actor(username="fiona"), reason="Verified customer")
+    staff.settlement_hold_release_by_staff(
+        payment_id=day.risky, actor=Actor(username="fiona"), reason="Verified customer"
+    )
 
     code, out = run_command("reconcile", "--date", day.day.isoformat())
 
@@ -203,7 +205,9 @@ def test_releasing_the_hold_lets_a_rerun_settle_it_and_closes_the_discrepancy(da
 
 
 def test_a_hand_edited_report_gives_exactly_the_three_discrepancies(day: Day, tmp_path: Path):
-    staff.hold_release_by_staff(payment_id=day.risky, actor=Actor(username="fiona"), reason="Verified customer")
+    staff.settlement_hold_release_by_staff(
+        payment_id=day.risky, actor=Actor(username="fiona"), reason="Verified customer"
+    )
     assert run_command("reconcile", "--date", day.day.isoformat())[0] == 0
     rows = report_rows(day)
     header = rows[0]
@@ -437,13 +441,13 @@ def wait_until_a_backend_waits_for_a_lock(timeout: float = 60) -> None:
 
 
 def test_a_hold_placed_while_reconciliation_runs_is_never_settled_over(day: Day):
-    staff.hold_release_by_staff(payment_id=day.risky, actor=Actor(username="fiona"), reason="ok")
+    staff.settlement_hold_release_by_staff(payment_id=day.risky, actor=Actor(username="fiona"), reason="ok")
     placed, release = threading.Event(), threading.Event()
 
     @close_connection_after
     def place_hold_and_wait() -> None:
         with transaction.atomic():
-            holds.payment_hold_place(payment_id=day.visa, reason="manual_review", source="test")
+            settlement_holds.settlement_hold_place(payment_id=day.visa, reason="manual_review", source="test")
             placed.set()
             release.wait(timeout=60)
 

@@ -1,7 +1,7 @@
 """The two ready-made staff groups and how each app's data migration grants its permissions to them.
 
-- "Finance" reads everything operators need, voids payments, releases holds, edits fraud rules and lists, and
-  resolves reconciliation discrepancies.
+- "Finance" reads everything operators need, voids payments, releases settlement holds, edits fraud rules and
+  lists, and resolves reconciliation discrepancies.
 - "Support" only reads.
 
 A staff user in neither group (and without permissions of their own) sees nothing in the admin. Each app grants

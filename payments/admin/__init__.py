@@ -6,6 +6,6 @@ goes through a staff use case (payments.staff) that calls the same service as th
 takes a typed reason and writes an audit record in the same transaction.
 """
 
-from payments.admin import holds, outbox, payment
+from payments.admin import outbox, payment, settlement_holds
 
-__all__ = ["holds", "outbox", "payment"]
+__all__ = ["outbox", "payment", "settlement_holds"]

@@ -31,7 +31,7 @@ from config.platform.outbox.models import OutboxMessage
 from ledger import selectors as ledger_selectors
 from payments import staff
 from payments.ledger_refs import payment_reference
-from payments.models import AuditRecord, Event, HoldStatus, Payment, PaymentHold, PaymentStatus
+from payments.models import AuditRecord, Event, Payment, PaymentStatus, SettlementHold, SettlementHoldStatus
 from payments.panels import Panel, payment_panels, register_payment_panel
 
 
@@ -64,16 +64,16 @@ def ledger_panel(request: HttpRequest, payment_id: str) -> Panel | None:
 
 
 @register_payment_panel
-def holds_panel(request: HttpRequest, payment_id: str) -> Panel | None:
-    """The payment's holds (fraud review and others)."""
-    if not request.user.has_perm("payments.view_paymenthold"):
+def settlement_holds_panel(request: HttpRequest, payment_id: str) -> Panel | None:
+    """The payment's settlement holds (fraud review and others)."""
+    if not request.user.has_perm("payments.view_settlementhold"):
         return None
     rows = [
         [admin_link(h), h.status, h.source, h.reason, h.note, h.created_at, h.ended_by, h.end_reason]
-        for h in PaymentHold.objects.filter(payment_id=payment_id).order_by("created_at")
+        for h in SettlementHold.objects.filter(payment_id=payment_id).order_by("created_at")
     ]
     return Panel(
-        title="Holds",
+        title="Settlement holds",
         columns=["Hold", "Status", "Source", "Reason", "Note", "Placed", "Ended by", "Why"],
         rows=rows,
         order=20,
@@ -118,8 +118,8 @@ class EventInline(ReadOnlyInline):
     ordering = ("id",)
 
 
-class HoldFilter(admin.SimpleListFilter):
-    """Payments by hold: held now (an active hold), ever held, never held."""
+class SettlementHoldFilter(admin.SimpleListFilter):
+    """Payments by settlement hold: held now (an active hold), ever held, never held."""
 
     title = "hold"
     parameter_name = "hold"
@@ -130,8 +130,8 @@ class HoldFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Payment]) -> QuerySet[Payment]:
         """Payments with an active hold / any hold / none, by the chosen value."""
-        active = Exists(PaymentHold.objects.filter(payment=OuterRef("pk"), status=HoldStatus.ACTIVE))
-        any_hold = Exists(PaymentHold.objects.filter(payment=OuterRef("pk")))
+        active = Exists(SettlementHold.objects.filter(payment=OuterRef("pk"), status=SettlementHoldStatus.ACTIVE))
+        any_hold = Exists(SettlementHold.objects.filter(payment=OuterRef("pk")))
         if self.value() == "active":
             return queryset.filter(active)
         if self.value() == "any":
@@ -170,7 +170,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         "psp_reference",
         "created_at",
     )
-    list_filter = ("status", "merchant", "currency", HoldFilter, "capture_method", "mode", "created_at")
+    list_filter = ("status", "merchant", "currency", SettlementHoldFilter, "capture_method", "mode", "created_at")
     search_fields = ("=id", "=psp_reference", "=capture_psp_reference", "description")
     search_help_text = "Payment id, PSP reference, or merchant reference (description or a metadata value)."
     date_hierarchy = "created_at"
@@ -182,7 +182,11 @@ class PaymentAdmin(ReadOnlyAdmin):
             super()
             .get_queryset(request)
             .select_related("merchant")
-            .annotate(is_on_hold=Exists(PaymentHold.objects.filter(payment=OuterRef("pk"), status=HoldStatus.ACTIVE)))
+            .annotate(
+                is_on_hold=Exists(
+                    SettlementHold.objects.filter(payment=OuterRef("pk"), status=SettlementHoldStatus.ACTIVE)
+                )
+            )
         )
 
     @admin.display(boolean=True, description="On hold", ordering="is_on_hold")
@@ -223,7 +227,7 @@ class PaymentAdmin(ReadOnlyAdmin):
 
     def staff_actions(self, request: HttpRequest, payment: Payment) -> list[StaffAction]:
         """The action buttons `request.user` may use on `payment` in its current state."""
-        held = PaymentHold.objects.filter(payment=payment, status=HoldStatus.ACTIVE).exists()
+        held = SettlementHold.objects.filter(payment=payment, status=SettlementHoldStatus.ACTIVE).exists()
         can_void = request.user.has_perm("payments.void_payment")
         actions = []
         if can_void and payment.status == PaymentStatus.AUTHORIZED:
@@ -276,7 +280,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         payment = self._payment(request, object_id, permission="payments.release_hold")
 
         def perform(actor: Actor, data: dict[str, Any]) -> str:
-            staff.hold_release_by_staff(payment_id=payment.pk, actor=actor, reason=data["reason"])
+            staff.settlement_hold_release_by_staff(payment_id=payment.pk, actor=actor, reason=data["reason"])
             return f"The hold on {payment.pk} was released; it settles at the next reconciliation."
 
         return staff_action_view(
@@ -313,4 +317,4 @@ class PaymentAdmin(ReadOnlyAdmin):
         )
 
 
-# --- Hold queue --------------------------------------------------------------------------------------------
+# The settlement hold queue is payments.admin.settlement_holds.

@@ -1,15 +1,16 @@
-"""Payment holds: a payment under review does not settle until a person releases it.
+"""Settlement holds: a payment under review does not settle until a person releases it.
 
-Other apps put holds through these services and never write the table themselves (fraud places holds when a
-payment scores at or above its threshold). A hold is about settlement, not about the card: a held payment is
-still authorized or captured as usual, but reconciliation (reconciliation.services) never moves its money from
-the merchant's pending to their available balance while any of its holds is not `released`.
+Other apps put settlement holds through these services and never write the table themselves (fraud places one
+when a payment scores at or above its threshold). A settlement hold is about settlement, not about the card (the
+issuer's authorization hold) nor the ledger (its pending transactions): a held payment is still authorized or
+captured as usual, but reconciliation (reconciliation.services) never moves its money from the merchant's
+pending to their available balance while any of its settlement holds is not `released`.
 
 | service | does | event |
 |---|---|---|
-| payment_hold_place | opens an `active` hold (idempotent: an active hold is returned as is) | `payment.held` |
-| payment_hold_release | a staff user releases the active hold, with a reason (audited) | `payment.hold_released` |
-| payment_hold_end_by_void | the held payment is being voided: the hold becomes `voided` (audited) | — |
+| settlement_hold_place | opens an `active` hold (idempotent: an active hold is returned as is) | `payment.held` |
+| settlement_hold_release | a staff user releases the active hold, with a reason (audited) | `payment.hold_released` |
+| settlement_hold_end_by_void | the held payment is being voided: the hold becomes `voided` (audited) | — |
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from config.platform.actors import Actor, clean_reason
 from payments import events
 from payments.audit import audit_record_write
 from payments.errors import NotFound, NotHeld
-from payments.models import HoldStatus, Payment, PaymentHold
+from payments.models import Payment, SettlementHold, SettlementHoldStatus
 
 
 def _lock(payment_id: str) -> Payment:
@@ -33,15 +34,15 @@ def _lock(payment_id: str) -> Payment:
     return payment
 
 
-def payment_hold_active(*, payment_id: str) -> PaymentHold | None:
+def settlement_hold_active(*, payment_id: str) -> SettlementHold | None:
     """The payment's `active` hold, or None (selector)."""
-    return PaymentHold.objects.filter(payment_id=payment_id, status=HoldStatus.ACTIVE).first()
+    return SettlementHold.objects.filter(payment_id=payment_id, status=SettlementHoldStatus.ACTIVE).first()
 
 
 @transaction.atomic
-def payment_hold_place(
+def settlement_hold_place(
     *, payment_id: str, reason: str, source: str, note: str = "", details: dict[str, Any] | None = None
-) -> PaymentHold:
+) -> SettlementHold:
     """Put a payment on hold and emit `payment.held` (with the payment, now showing its hold).
 
     `reason` is a short stable code merchants see (`fraud_review`); `source` names the placing app (`fraud`);
@@ -51,10 +52,10 @@ def payment_hold_place(
     the hold. Raises NotFound for an unknown payment.
     """
     payment = _lock(payment_id)
-    existing = payment_hold_active(payment_id=payment.pk)
+    existing = settlement_hold_active(payment_id=payment.pk)
     if existing is not None:
         return existing
-    hold = PaymentHold.objects.create(
+    hold = SettlementHold.objects.create(
         payment=payment, reason=reason, source=source, note=note[:1000], details=details or {}
     )
     events.event_emit(type=events.PAYMENT_HELD, payment=payment)
@@ -62,7 +63,7 @@ def payment_hold_place(
 
 
 @transaction.atomic
-def payment_hold_release(*, payment_id: str, actor: Actor, reason: str) -> PaymentHold:
+def settlement_hold_release(*, payment_id: str, actor: Actor, reason: str) -> SettlementHold:
     """Release the payment's active hold (a person decided it is fine): it settles at the next reconciliation.
 
     Writes an audit record (actor, typed `reason`) and emits `payment.hold_released`, in one transaction with the
@@ -71,14 +72,14 @@ def payment_hold_release(*, payment_id: str, actor: Actor, reason: str) -> Payme
     """
     reason = clean_reason(reason)
     payment = _lock(payment_id)
-    hold = payment_hold_active(payment_id=payment.pk)
+    hold = settlement_hold_active(payment_id=payment.pk)
     if hold is None:
         raise NotHeld(f"Payment {payment.pk} has no active hold.")
-    _end(hold, status=HoldStatus.RELEASED, actor=actor, reason=reason)
+    _end(hold, status=SettlementHoldStatus.RELEASED, actor=actor, reason=reason)
     audit_record_write(
         actor=actor,
         action="payment.hold_release",
-        object_type="payment_hold",
+        object_type="payment_hold",  # stored in audit records since before the rename: stays
         object_id=hold.pk,
         payment_id=payment.pk,
         reason=reason,
@@ -89,7 +90,7 @@ def payment_hold_release(*, payment_id: str, actor: Actor, reason: str) -> Payme
 
 
 @transaction.atomic
-def payment_hold_end_by_void(*, payment_id: str, actor: Actor, reason: str) -> PaymentHold:
+def settlement_hold_end_by_void(*, payment_id: str, actor: Actor, reason: str) -> SettlementHold:
     """Mark the active hold `voided` because a person is voiding the held payment (payments.staff does both in one
     transaction). The payment stays unsettleable: only `released` ends that. Audited by the caller's void record.
 
@@ -97,14 +98,14 @@ def payment_hold_end_by_void(*, payment_id: str, actor: Actor, reason: str) -> P
     """
     reason = clean_reason(reason)
     payment = _lock(payment_id)
-    hold = payment_hold_active(payment_id=payment.pk)
+    hold = settlement_hold_active(payment_id=payment.pk)
     if hold is None:
         raise NotHeld(f"Payment {payment.pk} has no active hold.")
-    _end(hold, status=HoldStatus.VOIDED, actor=actor, reason=reason)
+    _end(hold, status=SettlementHoldStatus.VOIDED, actor=actor, reason=reason)
     return hold
 
 
-def _end(hold: PaymentHold, *, status: str, actor: Actor, reason: str) -> None:
+def _end(hold: SettlementHold, *, status: str, actor: Actor, reason: str) -> None:
     hold.status = status
     hold.ended_at = timezone.now()
     hold.ended_by = actor.username
