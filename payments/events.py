@@ -1,7 +1,7 @@
 """Payment event types, emitting events (an Event row plus its outbox rows), and their JSON form.
 
-Public events (`payment.*`, `refund.*`) go to merchants through webhooks and `GET /v1/events`. Internal topics
-(`payments.*` commands) only schedule work for the payments worker and have no Event row. Every committed event
+Public events (`payment.*`, `refund.*`) go to merchants through webhooks and `GET /v1/events`. The worker's
+internal work orders (`payments.*` topics) are not events: they live in payments.commands. Every committed event
 also wakes requests waiting on its object (`Prefer: wait`, config.platform.http.waiting).
 """
 
@@ -49,12 +49,6 @@ PAYMENT_HELD = "payment.held"
 PAYMENT_HOLD_RELEASED = "payment.hold_released"
 PUBLIC_EVENT_TYPES[PAYMENT_HELD] = "The payment was put on hold for review; it will not settle until released."
 PUBLIC_EVENT_TYPES[PAYMENT_HOLD_RELEASED] = "A reviewer released the payment's hold; it settles normally."
-
-# Internal work topics for the payments worker (no Event row, never sent to merchants).
-COMMAND_CAPTURE = "payments.capture"
-COMMAND_VOID = "payments.void"
-COMMAND_REFUND = "payments.refund"
-COMMAND_CANCEL_EXPIRED = "payments.cancel_expired"
 
 
 def event_emit(*, type: str, payment: Payment, refund: Refund | None = None) -> Event:

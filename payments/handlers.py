@@ -1,8 +1,8 @@
 """The payments worker: outbox handlers that talk to processors and record their answers.
 
 One subscriber (`payments.processor`) takes every payment's work in order (authorize on `payment.created`, then
-capture, void, refund and expiry-cancel commands), keyed by payment id, so the steps of one payment never run
-concurrently.
+the capture, void, refund and expiry-cancel commands of payments.commands), keyed by payment id, so the steps of
+one payment never run concurrently.
 The processor call happens outside any database transaction; its answer is recorded by a payments service.
 A retryable processor error (timeout, 5xx, unreachable) raises, so the outbox retries it with backoff and the
 same idempotency key; on the last attempt the payment is failed (authorization) or returned to `authorized`
@@ -14,7 +14,7 @@ from __future__ import annotations
 import structlog
 
 from config.platform.outbox import engine as outbox
-from payments import events, services
+from payments import commands, events, services
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from payments.processors import get_processor
 from payments.processors.base import AuthorizationRequest, ModificationRequest, ProcessorError
@@ -28,10 +28,10 @@ SUBSCRIBER = "payments.processor"
     SUBSCRIBER,
     topics=[
         events.PAYMENT_CREATED,
-        events.COMMAND_CAPTURE,
-        events.COMMAND_VOID,
-        events.COMMAND_REFUND,
-        events.COMMAND_CANCEL_EXPIRED,
+        commands.COMMAND_CAPTURE,
+        commands.COMMAND_VOID,
+        commands.COMMAND_REFUND,
+        commands.COMMAND_CANCEL_EXPIRED,
     ],
 )
 def handle(message: outbox.Message) -> None:
@@ -43,13 +43,13 @@ def handle(message: outbox.Message) -> None:
     with structlog.contextvars.bound_contextvars(payment_id=payment.id):
         if message.topic == events.PAYMENT_CREATED:
             _authorize(payment, message)
-        elif message.topic == events.COMMAND_CAPTURE:
+        elif message.topic == commands.COMMAND_CAPTURE:
             _capture(payment, message)
-        elif message.topic == events.COMMAND_VOID:
+        elif message.topic == commands.COMMAND_VOID:
             _void(payment, message)
-        elif message.topic == events.COMMAND_REFUND:
+        elif message.topic == commands.COMMAND_REFUND:
             _refund(payment, message)
-        elif message.topic == events.COMMAND_CANCEL_EXPIRED:
+        elif message.topic == commands.COMMAND_CANCEL_EXPIRED:
             _cancel_expired(payment, message)
 
 

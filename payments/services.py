@@ -19,7 +19,7 @@ from django_fsm import TransitionNotAllowed
 
 from config.platform.merchants.models import Merchant
 from config.platform.outbox import engine as outbox
-from payments import events, postings
+from payments import commands, events, postings
 from payments.errors import InvalidAmount, InvalidState, NotFound
 from payments.models import CaptureMethod, Payment, PaymentHold, PaymentStatus, Refund, RefundStatus
 from payments.processors.base import AuthorizationResult
@@ -118,7 +118,7 @@ def payment_capture(*, merchant: Merchant, mode: str, payment_id: str, amount_to
         raise InvalidAmount(f"amount_to_capture must be between 1 and {payment.amount}.", param="amount_to_capture")
     _apply(payment, payment.request_capture)
     payment.save(update_fields=["status", "updated_at"])
-    outbox.publish(events.COMMAND_CAPTURE, key=payment.id, payload={"payment_id": payment.id, "amount": amount})
+    outbox.publish(commands.COMMAND_CAPTURE, key=payment.id, payload={"payment_id": payment.id, "amount": amount})
     return payment
 
 
@@ -132,7 +132,7 @@ def payment_void(*, merchant: Merchant, mode: str, payment_id: str, reason: str 
     payment = _lock(payment_id=payment_id, merchant_id=merchant.pk, mode=mode)
     _apply(payment, payment.request_void, reason=reason)
     payment.save(update_fields=["status", "void_reason", "updated_at"])
-    outbox.publish(events.COMMAND_VOID, key=payment.id, payload={"payment_id": payment.id})
+    outbox.publish(commands.COMMAND_VOID, key=payment.id, payload={"payment_id": payment.id})
     return payment
 
 
@@ -175,7 +175,7 @@ def payment_authorization_record(*, payment_id: str, result: AuthorizationResult
         _apply(payment, payment.request_capture)
         payment.save(update_fields=["status", "updated_at"])
         outbox.publish(
-            events.COMMAND_CAPTURE, key=payment.id, payload={"payment_id": payment.id, "amount": payment.amount}
+            commands.COMMAND_CAPTURE, key=payment.id, payload={"payment_id": payment.id, "amount": payment.amount}
         )
     return payment
 
@@ -261,7 +261,7 @@ def payment_expire(*, payment_id: str, now: datetime | None = None) -> Payment:
     payment.save()
     postings.post_expiry_release(payment)
     events.event_emit(type=events.PAYMENT_EXPIRED, payment=payment)
-    outbox.publish(events.COMMAND_CANCEL_EXPIRED, key=payment.id, payload={"payment_id": payment.id})
+    outbox.publish(commands.COMMAND_CANCEL_EXPIRED, key=payment.id, payload={"payment_id": payment.id})
     return payment
 
 
@@ -331,7 +331,7 @@ def refund_create(
         metadata=metadata or {},
     )
     events.event_emit(type=events.REFUND_CREATED, payment=payment, refund=refund)
-    outbox.publish(events.COMMAND_REFUND, key=payment.id, payload={"payment_id": payment.id, "refund_id": refund.id})
+    outbox.publish(commands.COMMAND_REFUND, key=payment.id, payload={"payment_id": payment.id, "refund_id": refund.id})
     return refund
 
 
