@@ -56,7 +56,9 @@ def event_emit(*, type: str, payment: Payment, refund: Refund | None = None) -> 
     as `data.object`, and publish it to subscribers (ordered by payment id).
 
     Must run inside the transaction that made the change; after commit, requests waiting on the object
-    (`Prefer: wait`) are woken. Raises ValueError for an unknown event type.
+    (`Prefer: wait`) are woken. Returns the event: its `data["object"]` is the object's API form, which the
+    service may return as the answer's body (config.platform.http.rendered). Raises ValueError for an unknown
+    event type.
     """
     if type not in PUBLIC_EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
+from config.platform.http.rendered import Rendered
 from config.platform.merchants.models import Merchant
 from config.platform.outbox import engine as outbox
 from payments import commands, events, postings
@@ -79,10 +80,11 @@ def payment_create(
     customer_email: str = "",
     customer_ip: str | None = None,
     processor: str | None = None,
-) -> Payment:
+) -> Rendered[Payment]:
     """Accept a payment: store it as `processing` and emit `payment.created`, which the worker authorizes.
 
     `amount` is in minor units of `currency` (ISO 4217, validated by the caller). Never calls a processor.
+    Returns the payment with its API form, the event's snapshot (`data.object`), so the answer renders nothing.
     Inside a caller's transaction it opens no savepoint (two round trips saved on the accept path): an error
     then rolls back the caller's whole transaction, so callers must not catch it and go on in that transaction.
     """
@@ -99,10 +101,10 @@ def payment_create(
         customer_ip=customer_ip,
         processor=processor or settings.DEFAULT_PROCESSOR,
     )
-    # A new payment has no holds: say so, so that rendering it (event snapshot, API answer) does not ask.
+    # A new payment has no holds: say so, so that rendering it (the event's snapshot, also the answer) does not ask.
     payment._prefetched_objects_cache = {"holds": PaymentHold.objects.none()}
-    events.event_emit(type=events.PAYMENT_CREATED, payment=payment)
-    return payment
+    event = events.event_emit(type=events.PAYMENT_CREATED, payment=payment)
+    return Rendered(obj=payment, body=event.data["object"])
 
 
 @transaction.atomic
@@ -296,7 +298,7 @@ def refund_create(
     amount: int | None = None,
     reason: str = "",
     metadata: dict[str, str] | None = None,
-) -> Refund:
+) -> Rendered[Refund]:
     """Request a refund of `amount` minor units (default: everything still refundable) of a captured payment.
 
     The refund is stored `pending`, its amount reserved on the payment (`amount_refunding`), `refund.created` is
@@ -304,6 +306,7 @@ def refund_create(
     refunds are serialised and their total never exceeds `amount_captured` (a check constraint backs this up).
     Raises NotFound (also for another merchant's or mode's payment), InvalidState unless the payment is
     `captured` or `partially_refunded`, InvalidAmount unless 0 < amount ≤ what is still refundable.
+    Returns the refund with its API form, the `refund.created` snapshot (`data.object`).
     """
     payment = _lock(payment_id=payment_id, merchant_id=merchant.pk, mode=mode)
     if payment.status not in (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED):
@@ -330,9 +333,9 @@ def refund_create(
         reason=reason,
         metadata=metadata or {},
     )
-    events.event_emit(type=events.REFUND_CREATED, payment=payment, refund=refund)
+    event = events.event_emit(type=events.REFUND_CREATED, payment=payment, refund=refund)
     outbox.publish(commands.COMMAND_REFUND, key=payment.id, payload={"payment_id": payment.id, "refund_id": refund.id})
-    return refund
+    return Rendered(obj=refund, body=event.data["object"])
 
 
 def _lock_refund(refund_id: str) -> tuple[Payment, Refund]:

@@ -66,6 +66,7 @@ from config.platform.errors import DomainError
 from config.platform.http import waiting
 from config.platform.http.prefer import prefer_wait
 from config.platform.http.problems import PROBLEM_CONTENT_TYPE, Problem, ValidationProblem, problem_response, to_problem
+from config.platform.http.rendered import Rendered
 from config.platform.idempotency.models import IdempotencyKey, RecoveryPoint
 
 log = structlog.get_logger(__name__)
@@ -296,6 +297,13 @@ def _insert_finished(
         return cursor.fetchone() is not None
 
 
+def _rendered(performed: Any, resource: Resource) -> tuple[Any, dict[str, Any]]:
+    """The object `perform` returned and its API form: the one it came with (Rendered), else `resource.render`."""
+    if isinstance(performed, Rendered):
+        return performed.obj, performed.body
+    return performed, resource.render(performed)
+
+
 def _run_fresh(
     scope: _Scope,
     *,
@@ -316,9 +324,10 @@ def _run_fresh(
             if _lock_scope(scope):
                 raise _KeyExists
             checkpoint(RecoveryPoint.STARTED)
-            obj = perform()
+            performed = perform()
             checkpoint(PERFORMING)
-            response = _render(resource.render(obj), 202 if resource.in_flight(obj) else done_status)
+            obj, body = _rendered(performed, resource)
+            response = _render(body, 202 if resource.in_flight(obj) else done_status)
             if not _insert_finished(
                 scope,
                 request=request,
@@ -420,8 +429,9 @@ def _perform(
             locked = IdempotencyKey.objects.select_for_update().get(pk=record.pk)
             if locked.lock_token != token or locked.recovery_point != RecoveryPoint.STARTED:
                 raise _LeaseLost
-            obj = perform()
+            performed = perform()
             checkpoint(PERFORMING)
+            obj = performed.obj if isinstance(performed, Rendered) else performed
             locked.recovery_point = RecoveryPoint.OBJECT_CREATED
             locked.object_type = resource.type
             locked.object_id = str(obj.pk)
@@ -520,7 +530,10 @@ def execute(
 
     A stored answer for the key is replayed first; otherwise `serializer_class` validates the JSON body (400 and
     nothing stored on failure), then `perform(validated)` calls one service and returns the object it created or
-    changed; `resource` renders that object (and reloads it on a retry).
+    changed; `resource` renders that object (and reloads it on a retry). A `perform` that returns a Rendered
+    (the object with the API form its service already rendered for the event it recorded) is answered with that
+    form on the short road (`_run_fresh`), so it is rendered once; the general road (`Prefer: wait`, recovery)
+    reloads the object and renders it.
     The answer is `done_status` (200 or 201) when the object is settled, 202 while the worker still works on it;
     with `waitable`, `Prefer: wait=N` holds the answer up to N seconds (≤ API_PREFER_WAIT_MAX) for it to settle.
     """
