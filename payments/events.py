@@ -1,4 +1,4 @@
-"""Payment event types, emitting events (an Event row plus its outbox rows), and their JSON form.
+"""Payment event types, emitting events (an Event row plus its outbox rows), their contract and their JSON form.
 
 Public events (`payment.*`, `refund.*`) go to merchants through webhooks and `GET /v1/events`. The worker's
 internal work orders (`payments.*` topics) are not events: they live in payments.commands. Every committed event
@@ -11,6 +11,7 @@ from typing import Any
 
 from config.platform.http import waiting
 from config.platform.outbox import engine as outbox
+from payments.contracts import EventRecord
 from payments.models import Event, Payment, Refund
 from payments.representations import iso, payment_to_dict, refund_to_dict
 
@@ -79,14 +80,28 @@ def event_emit(*, type: str, payment: Payment, refund: Refund | None = None) -> 
     return event
 
 
-def event_to_dict(event: Event) -> dict[str, Any]:
-    """The event as merchants see it (API and webhook body): id, type, created, livemode, data.object."""
+def event_record(event: Event) -> EventRecord:
+    """The stored event as its contract (payments.contracts.EventRecord)."""
+    return EventRecord(
+        id=event.id,
+        type=event.type,
+        merchant_id=event.merchant_id,
+        mode=event.mode,
+        created_at=event.created_at,
+        request_id=event.request_id,
+        data_object=event.data["object"],
+    )
+
+
+def event_record_to_dict(record: EventRecord) -> dict[str, Any]:
+    """The event as merchants see it (`GET /v1/events` and the webhook body): id, type, created, livemode,
+    request_id, data.object. Pure: depends on `record` only."""
     return {
-        "id": event.id,
+        "id": record.id,
         "object": "event",
-        "type": event.type,
-        "created": iso(event.created_at),
-        "livemode": event.mode == "live",
-        "request_id": event.request_id or None,
-        "data": event.data,
+        "type": record.type,
+        "created": iso(record.created_at),
+        "livemode": record.livemode,
+        "request_id": record.request_id or None,
+        "data": {"object": record.data_object},
     }
