@@ -1,7 +1,7 @@
-"""Payment event types, emitting events (an Event row plus its outbox rows), and their JSON form.
+"""Payment event types, emitting events (an Event row plus its outbox rows), their contract and their JSON form.
 
-Public events (`payment.*`, `refund.*`) go to merchants through webhooks and `GET /v1/events`. Internal topics
-(`payments.*` commands) only schedule work for the payments worker and have no Event row. Every committed event
+Public events (`payment.*`, `refund.*`) go to merchants through webhooks and `GET /v1/events`. The worker's
+internal work orders (`payments.*` topics) are not events: they live in payments.commands. Every committed event
 also wakes requests waiting on its object (`Prefer: wait`, config.platform.http.waiting).
 """
 
@@ -12,6 +12,7 @@ from typing import Any
 from config.platform.http import waiting
 from config.platform.http.rendering import iso
 from config.platform.outbox import engine as outbox
+from payments.contracts import EventRecord
 from payments.models import Event, Payment, Refund
 from payments.representations import payment_to_dict, refund_to_dict
 
@@ -51,19 +52,15 @@ PAYMENT_HOLD_RELEASED = "payment.hold_released"
 PUBLIC_EVENT_TYPES[PAYMENT_HELD] = "The payment was put on hold for review; it will not settle until released."
 PUBLIC_EVENT_TYPES[PAYMENT_HOLD_RELEASED] = "A reviewer released the payment's hold; it settles normally."
 
-# Internal work topics for the payments worker (no Event row, never sent to merchants).
-COMMAND_CAPTURE = "payments.capture"
-COMMAND_VOID = "payments.void"
-COMMAND_REFUND = "payments.refund"
-COMMAND_CANCEL_EXPIRED = "payments.cancel_expired"
-
 
 def event_emit(*, type: str, payment: Payment, refund: Refund | None = None) -> Event:
     """Record event `type` about `payment`, or about `refund` of that payment, with the object's current API form
     as `data.object`, and publish it to subscribers (ordered by payment id).
 
     Must run inside the transaction that made the change; after commit, requests waiting on the object
-    (`Prefer: wait`) are woken. Raises ValueError for an unknown event type.
+    (`Prefer: wait`) are woken. Returns the event: its `data["object"]` is the object's API form, which the
+    service may return as the answer's body (config.platform.http.rendering). Raises ValueError for an unknown
+    event type.
     """
     if type not in PUBLIC_EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
@@ -84,14 +81,28 @@ def event_emit(*, type: str, payment: Payment, refund: Refund | None = None) -> 
     return event
 
 
-def event_to_dict(event: Event) -> dict[str, Any]:
-    """The event as merchants see it (API and webhook body): id, type, created, livemode, data.object."""
+def event_record(event: Event) -> EventRecord:
+    """The stored event as its contract (payments.contracts.EventRecord)."""
+    return EventRecord(
+        id=event.id,
+        type=event.type,
+        merchant_id=event.merchant_id,
+        mode=event.mode,
+        created_at=event.created_at,
+        request_id=event.request_id,
+        data_object=event.data["object"],
+    )
+
+
+def event_record_to_dict(record: EventRecord) -> dict[str, Any]:
+    """The event as merchants see it (`GET /v1/events` and the webhook body): id, type, created, livemode,
+    request_id, data.object. Pure: depends on `record` only."""
     return {
-        "id": event.id,
+        "id": record.id,
         "object": "event",
-        "type": event.type,
-        "created": iso(event.created_at),
-        "livemode": event.mode == "live",
-        "request_id": event.request_id or None,
-        "data": event.data,
+        "type": record.type,
+        "created": iso(record.created_at),
+        "livemode": record.livemode,
+        "request_id": record.request_id or None,
+        "data": {"object": record.data_object},
     }

@@ -8,7 +8,9 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from config.platform.merchants.models import Merchant
+from payments.contracts import EventRecord
 from payments.errors import NotFound
+from payments.events import event_record
 from payments.models import Event, Payment, PaymentStatus, Refund
 
 
@@ -67,3 +69,12 @@ def event_get(*, merchant: Merchant, mode: str, event_id: str) -> Event:
     if event is None:
         raise NotFound(f"No such event: {event_id}", param="id")
     return event
+
+
+def event_get_for_delivery(*, event_id: str) -> EventRecord:
+    """One event, of any merchant, as its contract: for the apps that deliver events (webhooks), which use its
+    `merchant_id` and `mode` to find the merchant's endpoints. Raises NotFound for an unknown id."""
+    event = Event.objects.filter(pk=event_id).first()
+    if event is None:
+        raise NotFound(f"No such event: {event_id}", param="id")
+    return event_record(event)

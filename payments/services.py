@@ -17,9 +17,10 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
+from config.platform.http.rendering import Rendered
 from config.platform.merchants.models import Merchant
 from config.platform.outbox import engine as outbox
-from payments import events, postings
+from payments import commands, events, postings
 from payments.errors import InvalidAmount, InvalidState, NotFound
 from payments.models import CaptureMethod, Payment, PaymentStatus, Refund, RefundStatus, SettlementHold
 from payments.processors.base import AuthorizationResult
@@ -79,10 +80,11 @@ def payment_create(
     customer_email: str = "",
     customer_ip: str | None = None,
     processor: str | None = None,
-) -> Payment:
+) -> Rendered[Payment]:
     """Accept a payment: store it as `processing` and emit `payment.created`, which the worker authorizes.
 
     `amount` is in minor units of `currency` (ISO 4217, validated by the caller). Never calls a processor.
+    Returns the payment with its API form, the event's snapshot (`data.object`), so the answer renders nothing.
     Inside a caller's transaction it opens no savepoint (two round trips saved on the accept path): an error
     then rolls back the caller's whole transaction, so callers must not catch it and go on in that transaction.
     """
@@ -99,10 +101,11 @@ def payment_create(
         customer_ip=customer_ip,
         processor=processor or settings.DEFAULT_PROCESSOR,
     )
-    # A new payment has no settlement holds: say so, so that rendering it (event snapshot, API answer) does not ask.
+    # A new payment has no settlement holds: say so, so that rendering it (the event's snapshot, also the answer)
+    # does not ask.
     payment._prefetched_objects_cache = {"settlement_holds": SettlementHold.objects.none()}
-    events.event_emit(type=events.PAYMENT_CREATED, payment=payment)
-    return payment
+    event = events.event_emit(type=events.PAYMENT_CREATED, payment=payment)
+    return Rendered(obj=payment, body=event.data["object"])
 
 
 @transaction.atomic
@@ -118,7 +121,7 @@ def payment_capture(*, merchant: Merchant, mode: str, payment_id: str, amount_to
         raise InvalidAmount(f"amount_to_capture must be between 1 and {payment.amount}.", param="amount_to_capture")
     _apply(payment, payment.request_capture)
     payment.save(update_fields=["status", "updated_at"])
-    outbox.publish(events.COMMAND_CAPTURE, key=payment.id, payload={"payment_id": payment.id, "amount": amount})
+    outbox.publish(commands.COMMAND_CAPTURE, key=payment.id, payload={"payment_id": payment.id, "amount": amount})
     return payment
 
 
@@ -132,7 +135,7 @@ def payment_void(*, merchant: Merchant, mode: str, payment_id: str, reason: str 
     payment = _lock(payment_id=payment_id, merchant_id=merchant.pk, mode=mode)
     _apply(payment, payment.request_void, reason=reason)
     payment.save(update_fields=["status", "void_reason", "updated_at"])
-    outbox.publish(events.COMMAND_VOID, key=payment.id, payload={"payment_id": payment.id})
+    outbox.publish(commands.COMMAND_VOID, key=payment.id, payload={"payment_id": payment.id})
     return payment
 
 
@@ -176,7 +179,7 @@ def payment_authorization_record(*, payment_id: str, result: AuthorizationResult
         _apply(payment, payment.request_capture)
         payment.save(update_fields=["status", "updated_at"])
         outbox.publish(
-            events.COMMAND_CAPTURE, key=payment.id, payload={"payment_id": payment.id, "amount": payment.amount}
+            commands.COMMAND_CAPTURE, key=payment.id, payload={"payment_id": payment.id, "amount": payment.amount}
         )
     return payment
 
@@ -263,7 +266,7 @@ def payment_expire(*, payment_id: str, now: datetime | None = None) -> Payment:
     payment.save()
     postings.post_expiry_release(payment)
     events.event_emit(type=events.PAYMENT_EXPIRED, payment=payment)
-    outbox.publish(events.COMMAND_CANCEL_EXPIRED, key=payment.id, payload={"payment_id": payment.id})
+    outbox.publish(commands.COMMAND_CANCEL_EXPIRED, key=payment.id, payload={"payment_id": payment.id})
     return payment
 
 
@@ -298,7 +301,7 @@ def refund_create(
     amount: int | None = None,
     reason: str = "",
     metadata: dict[str, str] | None = None,
-) -> Refund:
+) -> Rendered[Refund]:
     """Request a refund of `amount` minor units (default: everything still refundable) of a captured payment.
 
     The refund is stored `pending`, its amount reserved on the payment (`amount_refunding`), `refund.created` is
@@ -306,6 +309,7 @@ def refund_create(
     refunds are serialised and their total never exceeds `amount_captured` (a check constraint backs this up).
     Raises NotFound (also for another merchant's or mode's payment), InvalidState unless the payment is
     `captured` or `partially_refunded`, InvalidAmount unless 0 < amount ≤ what is still refundable.
+    Returns the refund with its API form, the `refund.created` snapshot (`data.object`).
     """
     payment = _lock(payment_id=payment_id, merchant_id=merchant.pk, mode=mode)
     if payment.status not in (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED):
@@ -332,9 +336,9 @@ def refund_create(
         reason=reason,
         metadata=metadata or {},
     )
-    events.event_emit(type=events.REFUND_CREATED, payment=payment, refund=refund)
-    outbox.publish(events.COMMAND_REFUND, key=payment.id, payload={"payment_id": payment.id, "refund_id": refund.id})
-    return refund
+    event = events.event_emit(type=events.REFUND_CREATED, payment=payment, refund=refund)
+    outbox.publish(commands.COMMAND_REFUND, key=payment.id, payload={"payment_id": payment.id, "refund_id": refund.id})
+    return Rendered(obj=refund, body=event.data["object"])
 
 
 def _lock_refund(refund_id: str) -> tuple[Payment, Refund]:

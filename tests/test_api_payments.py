@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
+from rest_framework.renderers import JSONRenderer
 
 from config.platform.idempotency.models import IdempotencyKey
 from config.platform.outbox.models import OutboxMessage
 from ledger.models import LedgerTransaction
+from payments import events
+from payments.api import views
 from payments.models import Event, Payment
+from payments.representations import payment_to_dict
 from tests.conftest import MerchantClient, payment_body
 
 pytestmark = pytest.mark.django_db
@@ -44,6 +49,26 @@ def test_create_payment_answers_202_processing_and_stores_payment_event_and_outb
     # Accepting never talks to the processor: nothing authorized yet, no ledger movement.
     assert payment.psp_reference == ""
     assert not LedgerTransaction.objects.filter(reference=f"payment:{payment.id}").exists()
+
+
+def test_an_accepted_payment_is_rendered_once_and_its_event_snapshot_is_the_answer(api: MerchantClient, monkeypatch):
+    """The accept path renders the payment once: the answer's body is the `payment.created` snapshot
+    (`data.object`), and byte for byte the API form of the stored payment."""
+    rendered: list[str] = []
+
+    def counting(payment: Payment) -> dict:
+        rendered.append(payment.pk)
+        return payment_to_dict(payment)
+
+    monkeypatch.setattr(events, "payment_to_dict", counting)
+    monkeypatch.setattr(views, "PAYMENT", dataclasses.replace(views.PAYMENT, render=counting))
+    response = api.post("/v1/payments", payment_body())
+
+    assert response.status_code == 202
+    payment = Payment.objects.prefetch_related("holds").get(pk=response.json()["id"])
+    assert rendered == [payment.pk]
+    assert response.content == JSONRenderer().render(payment_to_dict(payment))
+    assert Event.objects.get(payment=payment, type="payment.created").data["object"] == response.json()
 
 
 def test_currency_is_normalised_to_upper_case(api: MerchantClient):

@@ -13,6 +13,8 @@ from django.utils import timezone
 
 from config.platform.outbox import engine as outbox
 from config.platform.outbox.models import OutboxMessage, OutboxStatus
+from payments import commands
+from payments.events import PUBLIC_EVENT_TYPES
 from payments.models import Payment
 from tests.conftest import MerchantClient, close_connection_after, drain_once, drain_outbox, payment_body
 
@@ -329,3 +331,13 @@ def test_slow_handlers_get_their_rows_marked_done_before_half_the_lease_has_pass
     assert slow_seen[0] == ["pending", "pending", "pending"]
     assert slow_seen[1][0] == "done" and slow_seen[2][:2] == ["done", "done"]
     assert set(OutboxMessage.objects.filter(topic="tests.slow").values_list("status", flat=True)) == {"done"}
+
+
+def test_commands_keep_their_stored_topics_and_never_reach_merchants():
+    """Commands (payments.commands) are the worker's work orders: their topic strings are stored in outbox rows, so
+    they never change; none is a public event type, so no command has a webhook subscriber."""
+    topics = [commands.COMMAND_CAPTURE, commands.COMMAND_VOID, commands.COMMAND_REFUND, commands.COMMAND_CANCEL_EXPIRED]
+    assert topics == ["payments.capture", "payments.void", "payments.refund", "payments.cancel_expired"]
+    assert not set(topics) & set(PUBLIC_EVENT_TYPES)
+    for topic in topics:
+        assert [s.name for s in outbox.subscribers_for(topic)] == ["payments.processor"]

@@ -4,6 +4,7 @@ ledger postings each step makes. The processor is the real sandbox acquirer over
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -205,3 +206,114 @@ def test_handling_the_same_work_twice_changes_nothing(api: MerchantClient):
     assert events_of(payment_id) == ["payment.created", "payment.authorized", "payment.captured"]
     assert len(ledger_codes(payment_id)) == 2
     assert not outbox.has_due_work()
+
+
+def _one_payment_at_each_step(api: MerchantClient, settings, processor_url: str, **adapter: Any) -> dict[str, str]:
+    """Payments ready for each worker step; then the processor is swapped (`processor_url`, `adapter` settings) and
+    each step is requested: authorize, capture, void, refund, expiry cancel. Returns their ids (and the refund's)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from payments import services
+    from payments.processors import get_processor
+    from tests.conftest import authorized_payment, captured_payment, processor_settings
+
+    ids = {
+        "capture": authorized_payment(api),
+        "void": authorized_payment(api),
+        "expiry_cancel": authorized_payment(api),
+        "refund": captured_payment(api),
+    }
+    settings.PROCESSORS = {"sandbox": processor_settings(processor_url)["sandbox"] | adapter}
+    get_processor.cache_clear()
+    ids["authorize"] = api.post("/v1/payments", payment_body()).json()["id"]
+    assert api.post(f"/v1/payments/{ids['capture']}/capture", {}).status_code == 202
+    assert api.post(f"/v1/payments/{ids['void']}/void", {}).status_code == 202
+    ids["refund_id"] = api.post("/v1/refunds", {"payment": ids["refund"]}).json()["id"]
+    services.payment_expire(payment_id=ids["expiry_cancel"], now=timezone.now() + timedelta(days=30))
+    return ids
+
+
+def _worker_warnings(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [
+        {k: v for k, v in r.msg.items() if k in ("event", "payment_id", "refund_id", "code", "attempt")}
+        for r in caplog.records
+        if isinstance(r.msg, dict) and r.levelname == "WARNING" and r.msg.get("event", "").startswith("payments.")
+    ]
+
+
+def _assert_each_step_ended(api: MerchantClient, ids: dict[str, str], *, code: str, authorize_code: str) -> None:
+    payment = {step: Payment.objects.get(pk=ids[step]) for step in ("authorize", "capture", "void", "expiry_cancel")}
+    assert (payment["authorize"].status, payment["authorize"].failure_code) == ("failed", authorize_code)
+    assert (payment["capture"].status, payment["capture"].failure_code) == ("authorized", code)
+    assert (payment["void"].status, payment["void"].failure_code) == ("authorized", code)
+    assert payment["expiry_cancel"].status == "expired"
+    assert events_of(ids["capture"])[-1] == "payment.capture_failed"
+    assert events_of(ids["void"])[-1] == "payment.void_failed"
+    refund = api.get(f"/v1/refunds/{ids['refund_id']}").json()
+    assert (refund["status"], refund["failure_code"]) == ("failed", code)
+    assert not OutboxMessage.objects.filter(subscriber="payments.processor").exclude(status="done").exists()
+
+
+def test_a_processor_unreachable_until_the_last_attempt_ends_every_step_with_its_failure(
+    api: MerchantClient, settings, caplog: pytest.LogCaptureFixture
+):
+    """A retryable error is retried while attempts remain; the last attempt records the failure (authorization
+    failed, capture or void back to `authorized`, refund failed, expiry cancel only logged)."""
+    settings.OUTBOX_MAX_ATTEMPTS = 2
+    ids = _one_payment_at_each_step(api, settings, "http://127.0.0.1:9")  # nothing listens on the discard port
+    drain_once()
+    rows = OutboxMessage.objects.filter(subscriber="payments.processor").exclude(status="done")
+    assert {(r.key, r.status, r.attempts) for r in rows} == {
+        (ids[step], "pending", 1) for step in ("authorize", "capture", "void", "refund", "expiry_cancel")
+    }
+    assert Payment.objects.get(pk=ids["capture"]).status == "capturing"
+
+    make_due()
+    with caplog.at_level("INFO"):
+        drain_once()
+
+    _assert_each_step_ended(api, ids, code="processor_unreachable", authorize_code="processor_unreachable")
+    code = "processor_unreachable"
+    assert sorted(_worker_warnings(caplog), key=lambda m: m["event"]) == [
+        {"event": "payments.authorize.gave_up", "payment_id": ids["authorize"], "code": code, "attempt": 2},
+        {"event": "payments.expiry_cancel.refused", "payment_id": ids["expiry_cancel"], "code": code},
+        {
+            "event": "payments.refund.failed",
+            "payment_id": ids["refund"],
+            "refund_id": ids["refund_id"],
+            "code": code,
+            "attempt": 2,
+        },
+    ]
+
+
+def test_a_processor_refusal_ends_every_step_at_the_first_attempt(
+    api: MerchantClient, settings, acquirer: Acquirer, caplog: pytest.LogCaptureFixture
+):
+    """A refusal (here 401 `unauthorized`: a wrong API key) is not retried: a refused authorization fails with
+    `processor_declined`, the other steps record the processor's code."""
+    ids = _one_payment_at_each_step(api, settings, acquirer.url, API_KEY="not-the-acquirer-key")
+    with caplog.at_level("INFO"):
+        drain_once()
+
+    _assert_each_step_ended(api, ids, code="unauthorized", authorize_code="processor_declined")
+    assert Payment.objects.get(pk=ids["authorize"]).failure_message == "Missing or invalid API key"
+    assert set(
+        OutboxMessage.objects.filter(subscriber="payments.processor", key__in=ids.values()).values_list(
+            "attempts", flat=True
+        )
+    ) == {1}
+    code = "unauthorized"
+    assert sorted(_worker_warnings(caplog), key=lambda m: m["event"]) == [
+        {"event": "payments.authorize.gave_up", "payment_id": ids["authorize"], "code": code, "attempt": 1},
+        {"event": "payments.expiry_cancel.refused", "payment_id": ids["expiry_cancel"], "code": code},
+        {
+            "event": "payments.refund.failed",
+            "payment_id": ids["refund"],
+            "refund_id": ids["refund_id"],
+            "code": code,
+            "attempt": 1,
+        },
+    ]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections import Counter
@@ -10,13 +11,17 @@ from collections import Counter
 import pytest
 import requests
 from django.db import IntegrityError, transaction
+from rest_framework.renderers import JSONRenderer
 
 from config.platform.outbox.models import OutboxMessage
 from ledger.contracts import AccountPurpose, AccountRef
 from ledger.models import LedgerTransaction
 from ledger.selectors import balance_get
+from payments import events
+from payments.api import refunds as refunds_api
 from payments.ledger_refs import merchant_owner, platform_owner
 from payments.models import Event, Payment, Refund
+from payments.representations import refund_to_dict
 from tests.conftest import (
     ACQUIRER_KEY,
     Acquirer,
@@ -52,6 +57,27 @@ def balances(api: MerchantClient, currency: str = "EUR") -> tuple[int, int]:
 
 def event_types(payment_id: str) -> list[str]:
     return list(Event.objects.filter(payment_id=payment_id).order_by("id").values_list("type", flat=True))
+
+
+def test_a_requested_refund_is_rendered_once_and_its_event_snapshot_is_the_answer(api: MerchantClient, monkeypatch):
+    """The refund request renders the refund once: the answer's body is the `refund.created` snapshot
+    (`data.object`), and byte for byte the API form of the stored refund."""
+    payment_id = captured_payment(api, amount=10000)
+    rendered: list[str] = []
+
+    def counting(refund: Refund) -> dict:
+        rendered.append(refund.pk)
+        return refund_to_dict(refund)
+
+    monkeypatch.setattr(events, "refund_to_dict", counting)
+    monkeypatch.setattr(refunds_api, "REFUND", dataclasses.replace(refunds_api.REFUND, render=counting))
+    response = api.post("/v1/refunds", {"payment": payment_id, "amount": 2500, "reason": "duplicate"})
+
+    assert response.status_code == 202
+    refund = Refund.objects.get(pk=response.json()["id"])
+    assert rendered == [refund.pk]
+    assert response.content == JSONRenderer().render(refund_to_dict(refund))
+    assert Event.objects.get(payment_id=payment_id, type="refund.created").data["object"] == response.json()
 
 
 def test_a_full_refund_runs_through_the_processor_and_posts_to_the_ledger(api: MerchantClient, acquirer: Acquirer):

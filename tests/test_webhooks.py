@@ -3,6 +3,7 @@ every attempt recorded, subscriptions, and no private destinations in production
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from config.platform.outbox.models import OutboxMessage
+from payments.models import Event
 from tests.conftest import MerchantClient, drain_outbox, payment_body
 from webhooks.models import WebhookAttempt, WebhookDelivery
 
@@ -124,6 +126,35 @@ def test_a_captured_payment_sends_signed_events_that_standardwebhooks_verifies(a
     with pytest.raises(Exception, match="signature"):
         verifier.verify(tampered, headers)
     assert WebhookDelivery.objects.filter(status="succeeded").count() == 3
+
+
+def test_a_webhook_body_is_the_public_event_byte_for_byte_and_its_signature_signs_those_bytes(
+    api: MerchantClient, receiver: Receiver
+):
+    """Each delivered body is the compact JSON of the event's public form, field by field in this order (the
+    object `GET /v1/events/{id}` answers), and `webhook-signature` signs exactly those bytes."""
+    endpoint = create_endpoint(api, receiver.url, ["*"])
+    payment_id = api.post("/v1/payments", payment_body(capture_method="manual")).json()["id"]
+    drain_outbox()
+
+    events = {e.id: e for e in Event.objects.filter(payment_id=payment_id)}
+    assert len(events) == 2 and len(receiver.requests) == 2
+    signer = Webhook(endpoint["secret"])
+    for headers, body in receiver.requests:
+        event = events[headers["webhook-id"]]
+        public = {
+            "id": event.id,
+            "object": "event",
+            "type": event.type,
+            "created": event.created_at.isoformat().replace("+00:00", "Z"),
+            "livemode": False,
+            "request_id": event.request_id or None,
+            "data": event.data,
+        }
+        assert body == json.dumps(public, separators=(",", ":"), ensure_ascii=False).encode()
+        at = dt.datetime.fromtimestamp(int(headers["webhook-timestamp"]), tz=dt.UTC)
+        assert headers["webhook-signature"] == signer.sign(msg_id=event.id, timestamp=at, data=body.decode())
+        assert json.loads(body) == api.get(f"/v1/events/{event.id}").json()
 
 
 def test_only_subscribed_events_are_delivered(api: MerchantClient, receiver: Receiver):

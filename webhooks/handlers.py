@@ -8,7 +8,8 @@ import requests
 import structlog
 
 from config.platform.outbox import engine as outbox
-from payments.events import PUBLIC_EVENT_TYPES, event_to_dict
+from payments.events import PUBLIC_EVENT_TYPES, event_record_to_dict
+from payments.selectors import event_get_for_delivery
 from webhooks import delivery as transport
 from webhooks import services
 from webhooks.models import DeliveryStatus, WebhookDelivery
@@ -31,11 +32,11 @@ def fanout(message: outbox.Message) -> None:
 )
 def deliver(message: outbox.Message) -> None:
     """POST one delivery, record the attempt, and raise DeliveryFailed on a non-2xx answer or transport error."""
-    delivery = WebhookDelivery.objects.select_related("event", "endpoint").get(pk=message.payload["delivery_id"])
+    delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=message.payload["delivery_id"])
     if delivery.status != DeliveryStatus.PENDING:
         return
-    endpoint, event = delivery.endpoint, delivery.event
-    signed = transport.sign(secret=endpoint.secret, message_id=event.id, payload=event_to_dict(event))
+    endpoint, event = delivery.endpoint, event_get_for_delivery(event_id=delivery.event_id)
+    signed = transport.sign(secret=endpoint.secret, message_id=event.id, payload=event_record_to_dict(event))
     started = time.monotonic()
     status: int | None = None
     body = error = ""

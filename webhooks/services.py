@@ -14,7 +14,7 @@ from django.utils import timezone
 from config.platform.merchants.models import Merchant
 from config.platform.outbox import engine as outbox
 from payments.events import PUBLIC_EVENT_TYPES
-from payments.models import Event
+from payments.selectors import event_get_for_delivery
 from webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 DELIVER_TOPIC = "webhooks.delivery"
@@ -81,13 +81,13 @@ def event_fanout(*, event_id: str) -> list[WebhookDelivery]:
 
     Idempotent: deliveries are unique per (event, endpoint); only newly created ones are queued.
     """
-    event = Event.objects.get(pk=event_id)
+    event = event_get_for_delivery(event_id=event_id)
     endpoints = WebhookEndpoint.objects.filter(merchant_id=event.merchant_id, mode=event.mode, enabled=True)
     created = []
     for endpoint in endpoints:
         if not endpoint.subscribes_to(event.type):
             continue
-        delivery, is_new = WebhookDelivery.objects.get_or_create(event=event, endpoint=endpoint)
+        delivery, is_new = WebhookDelivery.objects.get_or_create(event_id=event.id, endpoint=endpoint)
         if is_new:
             outbox.publish(DELIVER_TOPIC, key=delivery.id, payload={"delivery_id": delivery.id})
             created.append(delivery)

@@ -5,6 +5,8 @@ They let a merchant re-fetch anything its webhook endpoint missed: the same even
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,7 +17,12 @@ from config.platform.http.pagination import PAGING_PARAMS, paginate
 from config.platform.http.problems import ValidationProblem
 from payments import selectors
 from payments.api import openapi
-from payments.events import PUBLIC_EVENT_TYPES, event_to_dict
+from payments.events import PUBLIC_EVENT_TYPES, event_record, event_record_to_dict
+from payments.models import Event
+
+
+def _event_to_dict(event: Event) -> dict[str, Any]:
+    return event_record_to_dict(event_record(event))
 
 
 def _type_filter(value: str | None) -> str | None:
@@ -66,7 +73,7 @@ class EventListView(MerchantAPIView):
         Errors: 400 `validation_error` (bad `type`, `limit`…); 401; 429."""
         event_type = _type_filter(request.query_params.get("type"))
         qs = selectors.event_list(merchant=request.user.merchant, mode=request.user.mode, type=event_type)
-        return Response(paginate(request, qs, event_to_dict))
+        return Response(paginate(request, qs, _event_to_dict))
 
 
 class EventDetailView(MerchantAPIView):
@@ -85,4 +92,4 @@ class EventDetailView(MerchantAPIView):
     def get(self, request: Request, event_id: str) -> Response:
         """One event. Errors: 401; 404 `not_found` (also for another merchant's or mode's event); 429."""
         event = selectors.event_get(merchant=request.user.merchant, mode=request.user.mode, event_id=event_id)
-        return Response(event_to_dict(event))
+        return Response(_event_to_dict(event))

@@ -17,6 +17,7 @@ from config.platform.http import openapi as shared_openapi
 from config.platform.http.base import MerchantAPIView
 from config.platform.http.pagination import PAGING_PARAMS, paginate
 from config.platform.http.problems import ValidationProblem
+from config.platform.http.rendering import Rendered
 from config.platform.idempotency.execution import Resource, execute
 from payments import selectors, services
 from payments.api import openapi
@@ -101,7 +102,7 @@ class RefundListCreateView(MerchantAPIView):
         `validation_error`, `amount_invalid` (over what is refundable); 404 `not_found` (unknown payment);
         409 `payment_invalid_state` (not captured, or fully refunded), `idempotency_key_in_use`; 422."""
 
-        def perform(data: dict[str, Any]) -> Refund:
+        def perform(data: dict[str, Any]) -> Rendered[Refund]:
             return services.refund_create(
                 merchant=request.user.merchant,
                 mode=request.user.mode,

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from config.platform.http import openapi as shared_openapi
 from config.platform.http.base import MerchantAPIView
 from config.platform.http.pagination import PAGING_PARAMS, paginate
+from config.platform.http.rendering import Rendered
 from config.platform.idempotency.execution import Resource, execute
 from payments import selectors, services
 from payments.api import openapi
@@ -140,7 +141,7 @@ class PaymentListCreateView(MerchantAPIView):
         `pan_not_allowed`; 401; 409 `idempotency_key_in_use`; 413; 415; 422 `idempotency_key_reused`; 429.
         """
 
-        def perform(data: dict[str, Any]) -> Payment:
+        def perform(data: dict[str, Any]) -> Rendered[Payment]:
             customer = data.get("customer") or {}
             return services.payment_create(
                 merchant=request.user.merchant,

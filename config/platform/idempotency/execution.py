@@ -60,6 +60,7 @@ from rest_framework.request import Request
 from config.platform.http import waiting
 from config.platform.http.prefer import prefer_wait
 from config.platform.http.problems import PROBLEM_CONTENT_TYPE
+from config.platform.http.rendering import Rendered
 from config.platform.idempotency import answers, cache, storage
 from config.platform.idempotency.answers import (
     HEADER,
@@ -98,8 +99,18 @@ def checkpoint(point: str) -> None:
     at exactly that point (tests/test_idempotency_crash.py)."""
 
 
-def _answer(resource: Resource, obj: Any, done_status: int) -> HttpResponse:
-    return answers.render(resource.render(obj), 202 if resource.in_flight(obj) else done_status)
+def _answer(resource: Resource, obj: Any, done_status: int, *, body: dict[str, Any] | None = None) -> HttpResponse:
+    """The answer for `obj`: `body` when its service already rendered it (Rendered), else `resource.render(obj)`;
+    202 while the worker still works on it, else `done_status`."""
+    rendered = body if body is not None else resource.render(obj)
+    return answers.render(rendered, 202 if resource.in_flight(obj) else done_status)
+
+
+def _unwrap(performed: Any) -> tuple[Any, dict[str, Any] | None]:
+    """The object `perform` returned, and the API form its service rendered with it (Rendered), if any."""
+    if isinstance(performed, Rendered):
+        return performed.obj, performed.body
+    return performed, None
 
 
 def _run_fresh(
@@ -122,9 +133,9 @@ def _run_fresh(
             if storage.lock_scope(scope):
                 raise storage.KeyExists
             checkpoint(RecoveryPoint.STARTED)
-            obj = perform()
+            obj, body = _unwrap(perform())
             checkpoint(PERFORMING)
-            response = _answer(resource, obj, done_status)
+            response = _answer(resource, obj, done_status, body=body)
             stored = storage.insert_finished(
                 scope,
                 request=request,
@@ -164,7 +175,7 @@ def _perform(
     try:
         with transaction.atomic():
             locked = storage.lock_owned(record, token)
-            obj = perform()
+            obj, _ = _unwrap(perform())
             checkpoint(PERFORMING)
             storage.mark_object_created(locked, object_type=resource.type, object_id=str(obj.pk))
             return locked
@@ -220,7 +231,10 @@ def execute(
 
     A stored answer for the key is replayed first; otherwise `serializer_class` validates the JSON body (400 and
     nothing stored on failure), then `perform(validated)` calls one service and returns the object it created or
-    changed; `resource` renders that object (and reloads it on a retry).
+    changed; `resource` renders that object (and reloads it on a retry). A `perform` that returns a Rendered
+    (the object with the API form its service already rendered for the event it recorded) is answered with that
+    form on the short road (`_run_fresh`), so it is rendered once; the general road (`Prefer: wait`, recovery)
+    reloads the object and renders it.
     The answer is `done_status` (200 or 201) when the object is settled, 202 while the worker still works on it;
     with `waitable`, `Prefer: wait=N` holds the answer up to N seconds (≤ API_PREFER_WAIT_MAX) for it to settle.
 
