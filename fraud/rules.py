@@ -30,7 +30,7 @@ from fraud.models import (
     RuleKind,
     ScoringSettings,
 )
-from payments.risk import PaymentRiskFacts
+from payments.contracts import PaymentRiskFacts
 
 #: Velocity kind → (dimension name in Redis, the fact it counts).
 VELOCITY_DIMENSIONS: dict[str, tuple[str, Callable[[PaymentRiskFacts], str]]] = {

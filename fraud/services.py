@@ -14,7 +14,8 @@ from django.db import IntegrityError, transaction
 from fraud import rules, velocity
 from fraud.models import Decision, FiredRule, FraudResult
 from payments import settlement_holds
-from payments.risk import PaymentRiskFacts, payment_risk_facts
+from payments.contracts import PaymentRiskFacts
+from payments.selectors import payment_risk_facts
 
 log = structlog.get_logger(__name__)
 

@@ -2,10 +2,12 @@
 postings to the ledger, processor adapters, the `/v1` payment, refund, event and balance endpoints, and the
 payment's admin pages.
 
-Public face for other apps: `payments.services` and `payments.selectors` (use cases and reads),
-`payments.contracts` (frozen dataclasses crossing the boundary), `payments.events` (public event types),
-`payments.errors`, `payments.settlement_holds` (settlement holds), `payments.staff` (audited staff actions),
-`payments.audit`, `payments.settlement` (reconciliation's reads), `payments.risk` (fraud's facts) and
-`payments.panels` (admin panels). It never imports `fraud`, `webhooks` or `reconciliation`: they subscribe to
-its events through the outbox (config.platform.outbox) instead.
+Public face for other packages (checked by import-linter, .importlinter):
+- `payments.services`, `payments.settlement_holds`, `payments.audit`: use cases (writes);
+- `payments.selectors`: reads, returning `payments.contracts` (frozen dataclasses) to other apps;
+- `payments.events`: public event types and their JSON; `payments.errors`;
+- `payments.processors`: the processor adapter interface; `payments.ledger_refs`: ledger owner/reference strings;
+- `payments.panels`: panels other apps add to the payment's admin page.
+It never imports `fraud`, `webhooks` or `reconciliation`: they subscribe to its events through the outbox
+(config.platform.outbox) instead.
 """

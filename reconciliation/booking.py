@@ -10,7 +10,7 @@
 
 Every booking is keyed twice: a Settlement row already recorded for it means nothing is written, and the ledger's
 idempotency key means the same transaction is never posted twice. Amounts are integers in minor units. Callers run
-this inside the batch's database transaction, with the payment rows locked (payments.settlement).
+this inside the batch's database transaction, with the payment rows locked (payments.selectors).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from django.conf import settings
 
 from ledger import services as ledger_services
 from ledger.contracts import AccountPurpose, AccountRef, Leg, Side
+from payments.contracts import SettlementPayment
 from payments.ledger_refs import merchant_owner, platform_owner
-from payments.settlement import SettlementPayment
 from reconciliation import matching
 from reconciliation.models import ReconciliationRun, Settlement, SettlementKind
 

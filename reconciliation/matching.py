@@ -23,7 +23,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from payments.settlement import SettlementPayment, SettlementRefund
+from payments.contracts import SettlementPayment, SettlementRefund
 from reconciliation.models import DiscrepancyKind, SettlementKind
 from reconciliation.report import FEE, MERCHANT_PAYOUT, REFUNDED, SETTLED, ReportRow
 

@@ -9,7 +9,7 @@ A last transaction records captured payments missing from the report and closes 
 this report no longer shows. Everything is keyed, so running the same report again writes nothing.
 
 Runs of one processor and day are serialized by a PostgreSQL advisory lock; payments are locked (FOR UPDATE,
-payments.settlement) while settled, so a hold placed concurrently is either seen or placed after settlement.
+payments.selectors) while settled, so a hold placed concurrently is either seen or placed after settlement.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from payments.processors import get_processor
-from payments.settlement import (
+from payments.selectors import (
     payments_captured_between,
     payments_lock_for_settlement,
     refunds_for_settlement,

@@ -65,7 +65,7 @@ def test_an_accepted_payment_is_rendered_once_and_its_event_snapshot_is_the_answ
     response = api.post("/v1/payments", payment_body())
 
     assert response.status_code == 202
-    payment = Payment.objects.prefetch_related("holds").get(pk=response.json()["id"])
+    payment = Payment.objects.prefetch_related("settlement_holds").get(pk=response.json()["id"])
     assert rendered == [payment.pk]
     assert response.content == JSONRenderer().render(payment_to_dict(payment))
     assert Event.objects.get(payment=payment, type="payment.created").data["object"] == response.json()

@@ -24,11 +24,11 @@ from ledger.contracts import AccountPurpose, AccountRef
 from ledger.models import Entry, LedgerTransaction
 from ledger.selectors import balance_get
 from payments import settlement_holds, staff
+from payments.contracts import SettlementRefund
 from payments.ledger_refs import merchant_owner, platform_owner
 from payments.models import AuditRecord, Payment, Refund
 from payments.processors import get_processor
 from payments.processors.base import ModificationRequest
-from payments.settlement import SettlementRefund
 from reconciliation import matching
 from reconciliation.models import Discrepancy, ReconciliationRun, Settlement
 from reconciliation.report import REFUNDED, parse
