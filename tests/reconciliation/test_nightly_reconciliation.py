@@ -1,4 +1,4 @@
-"""Issue 3 §3 Nightly reconciliation against the sandbox acquirer's Settlement details report: settlement of
+"""Nightly reconciliation against the sandbox acquirer's Settlement details report: settlement of
 captured payments in the ledger (not of held ones), each kind of discrepancy, re-runs that change nothing, the
 exit status, JSON output, dry runs, concurrent runs, the nightly beat entry, and resolving in the admin."""
 

@@ -1,4 +1,4 @@
-"""§4–§6 A payment through the worker: authorize, capture, void, declines and processor failures, with the
+"""A payment through the worker: authorize, capture, void, declines and processor failures, with the
 ledger postings each step makes. The processor is the real sandbox acquirer over HTTP."""
 
 from __future__ import annotations

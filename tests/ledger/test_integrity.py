@@ -1,4 +1,4 @@
-"""§3 Immutability you can prove: every `ledger_verify` check fails, naming the ledger transaction (or account),
+"""Immutability you can prove: every `ledger_verify` check fails, naming the ledger transaction (or account),
 when someone with superuser rights bypasses the triggers (`session_replication_role = replica`) and breaks its
 invariant; the hash chain catches an edit that keeps every other invariant intact; the rows the triggers guard
 cannot be changed without bypassing them.

@@ -1,4 +1,4 @@
-"""§3 Operating the ledger: `ledger_verify` as the real command over traffic made by the API and the worker, the
+"""Operating the ledger: `ledger_verify` as the real command over traffic made by the API and the worker, the
 nightly verification from Celery beat and its failures as metrics, the periodic sealer."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tests.conftest import MerchantClient, drain_outbox, payment_body, subproces
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 
 
 def test_beat_seals_the_chain_every_interval_and_verifies_the_ledger_nightly() -> None:

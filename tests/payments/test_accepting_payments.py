@@ -1,4 +1,4 @@
-"""§3 Merchant API: accepting payments, idempotency, listing, capture/void requests, errors, tenancy, card numbers."""
+"""Merchant API: accepting payments, idempotency, listing, capture/void requests, errors, tenancy, card numbers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 3 §1 Fraud scoring off the request path: rules as data, Redis velocity windows, holds through payments,
+"""Fraud scoring off the request path: rules as data, Redis velocity windows, holds through payments,
 `payment.held`, idempotent scoring (also under concurrent workers)."""
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from tests.conftest import MerchantClient, payment_body, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[3]
 
 
 def free_port() -> int:

@@ -1,4 +1,4 @@
-"""§8 Operations basics: health probes, Prometheus metrics, JSON logs carrying the request id into the worker,
+"""Operations basics: health probes, Prometheus metrics, JSON logs carrying the request id into the worker,
 Sentry initialisation."""
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from tests.conftest import MerchantClient, authorized_payment, captured_payment,
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[3]
 
 
 def assert_problem(response, status: int, code: str) -> dict:

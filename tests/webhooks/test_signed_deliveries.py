@@ -1,4 +1,4 @@
-"""§7 Webhooks: endpoints, Standard Webhooks signatures verified by the `standardwebhooks` library, retries with
+"""Webhooks: endpoints, Standard Webhooks signatures verified by the `standardwebhooks` library, retries with
 every attempt recorded, subscriptions, and no private destinations in production."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""§5 Property-based proof (hypothesis): random sequences of authorize, partial capture, void, settle, refund and
+"""Property-based proof (hypothesis): random sequences of authorize, partial capture, void, settle, refund and
 fee over random amounts, merchants and currencies (ISO 4217 exponents 0, 2 and 3), posted through
-ledger.services, checked against a plain-Python model (tests/ledger_model.py) and every `ledger_verify` check.
+ledger.services, checked against a plain-Python model (tests/ledger/ledger_model.py) and every `ledger_verify` check.
 
 - Sequentially, the model predicts every outcome, including each refusal (pending transaction already resolved,
   capture above the pending amount, idempotency key reused with other content, refund beyond the available
@@ -28,7 +28,7 @@ from ledger.contracts import AccountPurpose
 from ledger.errors import HoldAlreadyResolved, HoldAmountExceeded, IdempotencyConflict, InsufficientFunds
 from ledger.verify import run_checks
 from tests.conftest import close_connection_after
-from tests.ledger_model import CURRENCIES, Books, EntrySpec, Model
+from tests.ledger.ledger_model import CURRENCIES, Books, EntrySpec, Model
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

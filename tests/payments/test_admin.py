@@ -1,4 +1,4 @@
-"""Issue 3 §2 The admin for finance staff, through Django's test client: the payment page with every related
+"""The admin for finance staff, through Django's test client: the payment page with every related
 record, the hold queue, void / release / void-held with a permission and a typed reason (same services as the
 API, audited), read-only ledger and outbox, dead-letter replay, and the Finance / Support groups."""
 

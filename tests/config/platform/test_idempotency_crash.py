@@ -28,7 +28,7 @@ from tests.conftest import (
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[3]
 LEASE_SECONDS = "1.5"  # the dead process's lease on its key: a retry is 409 until it passes
 
 
@@ -53,7 +53,7 @@ def kill_at(
 ) -> None:
     """Start a real API process, let its request reach `point`, then SIGKILL it. `prefer`: its Prefer header."""
     proc = subprocess.Popen(
-        [sys.executable, str(BASE_DIR / "tests" / "crash_child.py")],
+        [sys.executable, str(BASE_DIR / "tests" / "config" / "platform" / "crash_child.py")],
         cwd=BASE_DIR,
         env=child_env(api, crash_at=point, key=key, path=path, body=body, prefer=prefer),
         stdout=subprocess.PIPE,

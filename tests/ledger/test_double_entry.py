@@ -1,4 +1,4 @@
-"""§6 Ledger: double entry, pending transactions that resolve once, immutability enforced by PostgreSQL,
+"""Ledger: double entry, pending transactions that resolve once, immutability enforced by PostgreSQL,
 ledger_verify."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""§2 `GET /v1/balance` and `GET /v1/balance_transactions`: holds show as pending, captures as unsettled, settled
+"""`GET /v1/balance` and `GET /v1/balance_transactions`: holds show as pending, captures as unsettled, settled
 funds as available; each movement has a fee and a net; a merchant sees only its own, in its key's mode."""
 
 from __future__ import annotations

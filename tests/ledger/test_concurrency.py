@@ -1,4 +1,4 @@
-"""§4 Concurrency without hot rows, with real threads and their own PostgreSQL connections.
+"""Concurrency without hot rows, with real threads and their own PostgreSQL connections.
 
 - A posting to the platform's processor receivable never waits for another open posting to it (its balance is
   sharded); with a single balance row it would (the control case, so the test can fail).

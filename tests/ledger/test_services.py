@@ -1,4 +1,4 @@
-"""§1–§2 Ledger services: ISO 4217 minor units, idempotency that refuses different content, reversals that
+"""Ledger services: ISO 4217 minor units, idempotency that refuses different content, reversals that
 correct without editing, stored balances (sharded for the platform, one row for a merchant), two-phase pending
 transactions.
 """

@@ -1,4 +1,4 @@
-"""§5 The outbox: rows written with the change, claimed with SKIP LOCKED, per-key order, backoff, dead letters,
+"""The outbox: rows written with the change, claimed with SKIP LOCKED, per-key order, backoff, dead letters,
 lost broker, expired leases."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""§5 with real processes: a Celery worker (with its beat sweep) killed with SIGKILL in the middle of an event
+"""With real processes: a Celery worker (with its beat sweep) killed with SIGKILL in the middle of an event
 loses nothing; a new worker finishes the payment exactly once."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tests.conftest import (
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
