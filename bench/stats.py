@@ -1,6 +1,6 @@
 """Pure helpers of the benchmark: percentiles, summaries, time buckets, pacing, rate search and trend slopes.
 
-Nothing here touches the network or the clock; tests/test_bench_helpers.py covers it. Latencies are in seconds
+Nothing here touches the network or the clock; tests/config/test_bench_helpers.py covers it. Latencies are in seconds
 unless a name ends in `_ms`; rates are in requests (or payments, or events) per second.
 """
 

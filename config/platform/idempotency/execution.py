@@ -96,7 +96,7 @@ class Resource:
 def checkpoint(point: str) -> None:
     """Called when a request passes a recovery point: `started`, `performing` (inside the work's transaction,
     before commit), `object_created` and `finished`. Does nothing; the crash tests replace it to stop the process
-    at exactly that point (tests/test_idempotency_crash.py)."""
+    at exactly that point (tests/config/platform/test_idempotency_crash.py)."""
 
 
 def _answer(resource: Resource, obj: Any, done_status: int, *, body: dict[str, Any] | None = None) -> HttpResponse:

@@ -251,7 +251,7 @@ def nudge(*, countdown: float = 0.0) -> bool:
 #: partial index on `status = 'pending'` (whose statistics, taken when nearly every row was done, promise one
 #: row) it became a scan of every pending row per candidate, quadratic in the backlog (4.4 s per claim with
 #: 6,000 rows pending). `(p.status || '')` is not provably `status = 'pending'`, so no partial index can serve
-#: it, and the plan stays the same whatever the statistics say (tests/test_outbox.py checks the plan).
+#: it, and the plan stays the same whatever the statistics say (tests/config/platform/test_outbox.py checks the plan).
 _CLAIM_SQL = """
 UPDATE payments_outboxmessage AS m
 SET locked_until = now() + make_interval(secs => %(lease)s),
