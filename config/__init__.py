@@ -1,4 +1,6 @@
-"""Project configuration: settings, URLs, WSGI, Celery and the development stack runner.
+"""The Django project package: the composition root (settings, URLs, WSGI, Celery, `/metrics`, health probes, the
+embedded services and the `make run` stack runner) and, apart from it in `config.platform`, the platform every
+app leans on (outbox, merchants and keys, idempotency, the `/v1` plumbing). docs/architecture.md says why.
 
 Importing this package loads the Celery app so that `shared_task` binds to it (the Celery docs' Django layout).
 """
