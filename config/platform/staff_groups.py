@@ -6,8 +6,9 @@
 
 A staff user in neither group (and without permissions of their own) sees nothing in the admin. Each app grants
 its own permissions from its own data migration (payments: payments and ledger; fraud, reconciliation and
-webhooks: theirs), so no app needs to know another's models. Replaying dead letters (`payments.replay_outbox`)
-is in neither group: give it to the people who run the platform.
+webhooks: theirs; the platform's merchants and outbox apps: theirs), so no app needs to know another's models.
+Replaying dead letters (`payments.replay_outbox`) is in neither group: give it to the people who run the platform.
+When models move between apps, `content_types_move` carries their permissions along.
 """
 
 from __future__ import annotations
@@ -64,3 +65,17 @@ def revoke_permissions(apps: Any, grants: Mapping[str, Iterable[str]]) -> None:
         for perm in perms:
             label, codename = perm.split(".", 1)
             group.permissions.remove(*permission_model.objects.filter(content_type__app_label=label, codename=codename))
+
+
+def content_types_move(apps: Any, *, models: Iterable[str], from_label: str, to_label: str) -> None:
+    """Give the content types of `models` (lower-case model names) the app label `to_label` instead of
+    `from_label`, for a data migration that follows a state-only move of models between apps. Their permissions
+    (and so every group and user that holds them) follow, since they point at the content type's row.
+
+    A model whose content type already exists under `to_label` is left alone (nothing to move). Rows are renamed,
+    never copied.
+    """
+    content_type = apps.get_model("contenttypes", "ContentType")
+    for model in models:
+        if not content_type.objects.filter(app_label=to_label, model=model).exists():
+            content_type.objects.filter(app_label=from_label, model=model).update(app_label=to_label)

@@ -4,23 +4,18 @@ stay where they are; the content type follows."""
 import django.db.models.deletion
 from django.db import migrations, models
 
+from config.platform.staff_groups import content_types_move
+
 
 MODELS = ["idempotencykey"]
 
 
 def _rename_content_types(apps, schema_editor):
-    """Give the moved models' content types (and so their permissions and staff groups) the new app label."""
-    content_type = apps.get_model("contenttypes", "ContentType")
-    for model in MODELS:
-        if not content_type.objects.filter(app_label="idempotency", model=model).exists():
-            content_type.objects.filter(app_label="payments", model=model).update(app_label="idempotency")
+    content_types_move(apps, models=MODELS, from_label="payments", to_label="idempotency")
 
 
 def _restore_content_types(apps, schema_editor):
-    content_type = apps.get_model("contenttypes", "ContentType")
-    for model in MODELS:
-        if not content_type.objects.filter(app_label="payments", model=model).exists():
-            content_type.objects.filter(app_label="idempotency", model=model).update(app_label="payments")
+    content_types_move(apps, models=MODELS, from_label="idempotency", to_label="payments")
 
 
 class Migration(migrations.Migration):
