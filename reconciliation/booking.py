@@ -22,7 +22,7 @@ from django.conf import settings
 from ledger import services as ledger_services
 from ledger.contracts import AccountPurpose, AccountRef, Leg, Side
 from payments.contracts import SettlementPayment
-from payments.ledger_refs import merchant_owner, platform_owner
+from payments.ledger_refs import merchant_owner, payment_reference, platform_owner
 from reconciliation import matching
 from reconciliation.models import ReconciliationRun, Settlement, SettlementKind
 
@@ -123,7 +123,7 @@ def _book_refund(item: matching.Settle, run: ReconciliationRun) -> Settlement | 
     ]
     txn = ledger_services.transaction_post(
         code=REFUND_SETTLEMENT_CODE,
-        reference=f"payment:{refund.payment_id}",
+        reference=payment_reference(refund.payment_id),
         idempotency_key=f"{refund.refund_id}:refund_settlement",
         legs=legs,
         description=f"{run.processor} batch {row.batch_number} {row.modification_reference}"[:255],
