@@ -141,3 +141,17 @@ def test_architecture_doc_lists_each_public_face_the_contracts_declare():
         assert row, f"docs/architecture.md has no public-face row for {package}"
         listed = sorted(re.findall(r"`([\w.]+)`", row.group(1)))
         assert listed == sorted(public), (package, listed)
+
+
+def test_architecture_doc_walks_a_payment_through_at_most_twelve_files_that_exist():
+    """The table of a payment's way names one existing file per step, at most a dozen."""
+    doc = ARCHITECTURE.read_text()
+    section = doc.split("## The way of one payment, from HTTP to webhook", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if re.match(r"^\| \d+ \|", line)]
+    files = [re.findall(r"`([\w/]+\.py)`", row.rsplit("|", 2)[1]) for row in rows]
+    assert 0 < len(rows) <= 12
+    assert all(len(names) == 1 for names in files), files
+    for [name] in files:
+        assert (BASE_DIR / name).is_file(), name
+    for path in re.findall(r"`([\w/]+\.py)`", section):
+        assert (BASE_DIR / path).is_file(), path
