@@ -149,3 +149,10 @@ def test_expiry_and_capture_racing_leave_one_outcome(api: MerchantClient):
     assert response.status_code == 409
     assert not OutboxMessage.objects.filter(topic="payments.capture", key=payment_id).exists()
     assert LedgerTransaction.objects.filter(reference=f"payment:{payment_id}", pending_of__isnull=False).count() == 1
+
+
+def test_the_settlement_contract_counts_voiding_and_voided_as_voided():
+    """payments.contracts.SettlementPayment.voided names statuses by value; they stay the model's."""
+    from payments import contracts
+
+    assert set(contracts._VOIDED_STATUSES) == {PaymentStatus.VOIDING.value, PaymentStatus.VOIDED.value}
