@@ -16,6 +16,7 @@ this inside the batch's database transaction, with the payment rows locked (paym
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 
@@ -25,6 +26,7 @@ from payments.contracts import SettlementPayment
 from payments.ledger_refs import merchant_owner, payment_reference, platform_owner
 from reconciliation import matching
 from reconciliation.models import ReconciliationRun, Settlement, SettlementKind
+from reconciliation.report import ReportRow
 
 SETTLEMENT_CODE = "settlement"
 REFUND_SETTLEMENT_CODE = "refund_settlement"
@@ -81,11 +83,9 @@ def _book_capture(item: matching.Settle, run: ReconciliationRun) -> Settlement |
         legs=legs,
         description=f"{run.processor} batch {row.batch_number} {row.modification_reference}"[:255],
     )
-    return Settlement.objects.create(
-        run=run,
-        processor=run.processor,
-        report_date=run.report_date,
-        batch_number=row.batch_number,
+    return _settlement_record(
+        run,
+        row,
         kind=SettlementKind.CAPTURE,
         payment_id=payment.payment_id,
         psp_reference=row.psp_reference,
@@ -128,11 +128,9 @@ def _book_refund(item: matching.Settle, run: ReconciliationRun) -> Settlement | 
         legs=legs,
         description=f"{run.processor} batch {row.batch_number} {row.modification_reference}"[:255],
     )
-    return Settlement.objects.create(
-        run=run,
-        processor=run.processor,
-        report_date=run.report_date,
-        batch_number=row.batch_number,
+    return _settlement_record(
+        run,
+        row,
         kind=SettlementKind.REFUND,
         payment_id=refund.payment_id,
         refund_id=refund.refund_id,
@@ -163,17 +161,23 @@ def _book_fee(item: matching.Settle, run: ReconciliationRun) -> Settlement | Non
             legs=legs,
             description=f"{run.processor} daily fee, batch {row.batch_number}"[:255],
         )
-    return Settlement.objects.create(
-        run=run,
-        processor=run.processor,
-        report_date=run.report_date,
-        batch_number=row.batch_number,
+    return _settlement_record(
+        run,
+        row,
         kind=SettlementKind.FEE,
         modification_reference=reference,
         currency=row.net_currency,
         gross_amount=0,
         fees=amount,
         ledger_transaction_id=txn.id,
+    )
+
+
+def _settlement_record(run: ReconciliationRun, row: ReportRow, **fields: Any) -> Settlement:
+    """The Settlement row of `row` (a report row) booked by `run`: the run's processor and day, the row's batch,
+    and `fields` (kind, ids, references, currency, amounts in minor units, the ledger transaction)."""
+    return Settlement.objects.create(
+        run=run, processor=run.processor, report_date=run.report_date, batch_number=row.batch_number, **fields
     )
 
 
